@@ -1,0 +1,38 @@
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { SignJWT } from "jose";
+import { devSecret } from "../lib/dev-secret.ts";
+
+// `npm run token -- --sub alice [--admin] [--ttl 3600] [--sid <session id>]`: a dev JWT signed with the
+// local secret (JWT_SECRET, or the one `npm start` keeps in the data folder).
+
+const { values } = parseArgs({
+  options: {
+    sub: { type: "string" },
+    admin: { type: "boolean", default: false },
+    ttl: { type: "string", default: "3600" },
+    sid: { type: "string" },
+  },
+});
+if (!values.sub) {
+  console.error("usage: npm run token -- --sub <user id> [--admin] [--ttl <seconds>] [--sid <session id>]");
+  process.exit(2);
+}
+const ttl = Number(values.ttl);
+if (!Number.isSafeInteger(ttl) || ttl <= 0) {
+  console.error("--ttl must be a positive integer number of seconds");
+  process.exit(2);
+}
+const secret = new TextEncoder().encode(devSecret(resolve(process.env.LOCAL_DATA_DIR ?? ".data")));
+const now = Math.floor(Date.now() / 1000);
+const jwt = new SignJWT({
+  ...(values.admin && { scope: "sessions:admin" }),
+  ...(values.sid && { sid: values.sid }),
+})
+  .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+  .setSubject(values.sub)
+  .setIssuedAt(now)
+  .setExpirationTime(now + ttl);
+if (process.env.JWT_ISSUER) jwt.setIssuer(process.env.JWT_ISSUER);
+if (process.env.JWT_AUDIENCE) jwt.setAudience(process.env.JWT_AUDIENCE);
+console.log(await jwt.sign(secret));

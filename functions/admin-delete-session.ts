@@ -1,0 +1,12 @@
+import { notFound, SessionNotFound } from "./shared/errors.ts";
+import { adminRoute, json } from "./shared/http.ts";
+import { sessionIdParam } from "./shared/input.ts";
+import { deleteSession } from "./shared/store.ts";
+
+export const handler = adminRoute().handler(async (event) => {
+  const id = sessionIdParam(event);
+  await deleteSession(id, {}).catch((error: unknown) => {
+    throw error instanceof SessionNotFound ? notFound(`Session with id ${id} not found`) : error;
+  });
+  return json({ message: "Session deleted" });
+});

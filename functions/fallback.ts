@@ -1,0 +1,24 @@
+import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import { allowedMethods, familyOf } from "../lib/routes.ts";
+import { handler as listSessions } from "./admin-list-sessions.ts";
+import { methodNotAllowed, notFound } from "./shared/errors.ts";
+import { publicRoute } from "./shared/http.ts";
+
+// API Gateway's `$default` route: whatever no route key matched. A route key cannot end in `/`, so
+// seed 3's `GET /sessions/` arrives here and is served by the list handler; everything else gets the
+// family's own 404 or 405 instead of API Gateway's plain body.
+const unmatched = publicRoute().handler(async (event) => {
+  const path = event.rawPath;
+  const allow = allowedMethods(path === "/sessions/" ? "/sessions" : path);
+  if (allow.length > 0) throw methodNotAllowed(allow);
+  throw notFound(
+    familyOf(path) === "ops"
+      ? `No route for ${path}`
+      : `No route for ${event.requestContext.http.method} ${path}`,
+  );
+});
+
+export const handler = (event: APIGatewayProxyEventV2, context: Context) =>
+  event.requestContext.http.method === "GET" && event.rawPath === "/sessions/"
+    ? listSessions(event as never, context)
+    : unmatched(event as never, context);

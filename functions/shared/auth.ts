@@ -1,0 +1,180 @@
+import { createHash } from "node:crypto";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+  SignJWT,
+} from "jose";
+import { config, jwtSecret } from "./config.ts";
+import { forbidden, serviceUnavailable, unauthorized } from "./errors.ts";
+import { findSessionByToken, getSession, type Session } from "./store.ts";
+
+export const ADMIN_SCOPE = "sessions:admin";
+/** Seconds of clock skew allowed on `exp` and `nbf`. */
+export const CLOCK_TOLERANCE_SECONDS = 30;
+/** An `iat` further ahead than this is refused. */
+export const MAX_IAT_SKEW_SECONDS = 60;
+export const MAX_CREDENTIAL_BYTES = 8192;
+export const MAX_SUBJECT_LENGTH = 256;
+/** RFC 6750's b64token alphabet; the length range of a client-supplied session token. */
+export const TOKEN_PATTERN = /^[A-Za-z0-9\-._~+/]+=*$/;
+export const TOKEN_MIN_LENGTH = 16;
+export const TOKEN_MAX_LENGTH = 4096;
+
+export interface Principal {
+  sub: string;
+  scopes: ReadonlySet<string>;
+  /** The session a `sid`-bound JWT or an opaque token belongs to. */
+  sessionId?: string | undefined;
+}
+
+export type Audience = "user" | "admin";
+
+/**
+ * Resolves `Authorization: Bearer …` to a principal, or throws 401/403 (503 only when the key source
+ * or the store cannot answer). A credential that verifies as a JWT is a JWT; any other is looked up
+ * as a registered session token (user family only).
+ */
+export async function authenticate(
+  authorization: string | undefined,
+  audience: Audience,
+): Promise<Principal> {
+  const credential = bearer(authorization);
+  if (credential === undefined) throw unauthorized();
+
+  const claims = await verifyJwt(credential);
+  if (claims) {
+    const principal = await fromClaims(claims);
+    if (audience === "admin" && !principal.scopes.has(ADMIN_SCOPE)) throw forbidden();
+    return principal;
+  }
+  if (audience === "admin" || !isSessionToken(credential)) throw unauthorized();
+  const session = await findSessionByToken(tokenDigest(credential));
+  if (!session?.isActive) throw unauthorized();
+  return { sub: session.userId, scopes: new Set(), sessionId: session.id };
+}
+
+function bearer(header: string | undefined): string | undefined {
+  if (header === undefined || header.length > MAX_CREDENTIAL_BYTES + 16) return undefined;
+  const match = /^bearer +([^\s]+) *$/i.exec(header);
+  const credential = match?.[1];
+  return credential !== undefined && Buffer.byteLength(credential) <= MAX_CREDENTIAL_BYTES
+    ? credential
+    : undefined;
+}
+
+export function isSessionToken(value: string): boolean {
+  return value.length >= TOKEN_MIN_LENGTH && value.length <= TOKEN_MAX_LENGTH && TOKEN_PATTERN.test(value);
+}
+
+export function tokenDigest(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+interface VerifiedClaims extends JWTPayload {
+  sub: string;
+  /** Signed with our own secret (so a `sid` is ours to check), or by the JWKS provider. */
+  issuedHere: boolean;
+}
+
+/** Verified claims, or undefined for anything that is not a valid JWT: never throws but for 503. */
+async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined> {
+  let alg: string | undefined;
+  try {
+    alg = decodeProtectedHeader(credential).alg;
+  } catch {
+    return undefined;
+  }
+  const options = {
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    requiredClaims: ["exp", "sub"],
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+  };
+  let payload: JWTPayload;
+  let issuedHere: boolean;
+  try {
+    if (alg === "HS256") {
+      ({ payload } = await jwtVerify(credential, await jwtSecret(), { ...options, algorithms: ["HS256"] }));
+      issuedHere = true;
+    } else if (jwks && (alg === "RS256" || alg === "ES256")) {
+      ({ payload } = await jwtVerify(credential, jwks, { ...options, algorithms: ["RS256", "ES256"] }));
+      issuedHere = false;
+    } else {
+      return undefined;
+    }
+  } catch (error) {
+    if (error instanceof KeysUnavailable) throw serviceUnavailable(error.cause);
+    // jose throws JOSEErrors, but also plain TypeErrors for some malformed inputs: all are a 401.
+    return undefined;
+  }
+  const { sub, iat } = payload;
+  if (typeof sub !== "string" || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) return undefined;
+  if (typeof iat === "number" && iat > Date.now() / 1000 + MAX_IAT_SKEW_SECONDS) return undefined;
+  return { ...payload, sub, issuedHere };
+}
+
+async function fromClaims(claims: VerifiedClaims): Promise<Principal> {
+  const scopes = new Set(typeof claims.scope === "string" ? claims.scope.split(" ").filter(Boolean) : []);
+  // A provider's `sid` is its own session, not ours.
+  if (!claims.issuedHere || claims.sid === undefined) return { sub: claims.sub, scopes };
+  if (typeof claims.sid !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(claims.sid)) throw unauthorized();
+  const session = await getSession(claims.sid);
+  if (!session?.isActive || session.userId !== claims.sub) throw unauthorized();
+  return { sub: claims.sub, scopes, sessionId: session.id };
+}
+
+/** The access token handed out at creation: bound to its session by `sid`, expiring with it. */
+export async function issueAccessToken(session: Session, now = new Date()): Promise<string> {
+  const jwt = new SignJWT({ sid: session.id })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(session.userId)
+    .setIssuedAt(Math.floor(now.getTime() / 1000))
+    .setExpirationTime(Math.floor(Date.parse(session.expiresAt) / 1000));
+  if (config.jwtIssuer) jwt.setIssuer(config.jwtIssuer);
+  if (config.jwtAudience) jwt.setAudience(config.jwtAudience);
+  return jwt.sign(await jwtSecret());
+}
+
+// --- OIDC providers (JWKS_URL) ------------------------------------------------------------------
+
+class KeysUnavailable extends Error {}
+
+/**
+ * One remote key set per cold start. jose caches it, refetches on an unknown `kid` at most once per
+ * cooldown, and refetches when the cache ages out; if that refetch fails, the keys already fetched
+ * keep working. Only a key set that has never been fetched makes a request answer 503.
+ */
+const jwks: JWTVerifyGetKey | undefined = config.jwksUrl ? remoteKeys(new URL(config.jwksUrl)) : undefined;
+
+function remoteKeys(url: URL): JWTVerifyGetKey {
+  const remote = createRemoteJWKSet(url, {
+    timeoutDuration: 2_000,
+    cooldownDuration: 30_000,
+    cacheMaxAge: 600_000,
+  });
+  return async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (error) {
+      if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys)
+        throw error;
+      if (error instanceof errors.JOSEError && !isFetchFailure(error)) throw error;
+      const cached = remote.jwks();
+      if (cached) return createLocalJWKSet(cached)(header, token);
+      throw new KeysUnavailable("JWKS could not be fetched", { cause: error });
+    }
+  };
+}
+
+function isFetchFailure(error: errors.JOSEError): boolean {
+  return (
+    error instanceof errors.JWKSTimeout ||
+    error instanceof errors.JWKSInvalid ||
+    error.code === "ERR_JOSE_GENERIC"
+  );
+}

@@ -1,0 +1,67 @@
+// Configuration is read once per cold start; a missing or malformed value fails loudly with its name.
+
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === "") throw new Error(`Missing required environment variable ${name}`);
+  return value;
+}
+
+function optionalEnv(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function intEnv(name: string, fallback: number, min: number): number {
+  const raw = optionalEnv(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new Error(`Environment variable ${name} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+const sessionTtlSeconds = intEnv("SESSION_TTL_SECONDS", 86_400, 1);
+
+export const config = {
+  tableName: optionalEnv("TABLE_NAME") ?? "sessions",
+  dynamodbEndpoint: optionalEnv("DYNAMODB_ENDPOINT"),
+  sessionTtlSeconds,
+  sessionMaxTtlSeconds: Math.max(intEnv("SESSION_MAX_TTL_SECONDS", 2_592_000, 1), sessionTtlSeconds),
+  jwtIssuer: optionalEnv("JWT_ISSUER"),
+  jwtAudience: optionalEnv("JWT_AUDIENCE"),
+  jwksUrl: optionalEnv("JWKS_URL"),
+  /** Milliseconds one DynamoDB attempt may take before it is abandoned. */
+  dbRequestTimeoutMs: intEnv("DYNAMODB_REQUEST_TIMEOUT_MS", 2_000, 1),
+  dbConnectTimeoutMs: intEnv("DYNAMODB_CONNECT_TIMEOUT_MS", 1_000, 1),
+  dbMaxAttempts: intEnv("DYNAMODB_MAX_ATTEMPTS", 3, 1),
+} as const;
+
+/**
+ * The HS256 key. Locally and in tests it is `JWT_SECRET`; on AWS the stack passes `JWT_SECRET_ARN`
+ * and the key is read from Secrets Manager once per cold start (see functions/shared/secret.ts).
+ */
+let secretPromise: Promise<Uint8Array> | undefined;
+export function jwtSecret(): Promise<Uint8Array> {
+  secretPromise ??= loadSecret().catch((error: unknown) => {
+    secretPromise = undefined;
+    throw error;
+  });
+  return secretPromise;
+}
+
+async function loadSecret(): Promise<Uint8Array> {
+  const inline = optionalEnv("JWT_SECRET");
+  if (inline !== undefined) return encodeSecret(inline, "JWT_SECRET");
+  const arn = optionalEnv("JWT_SECRET_ARN");
+  if (arn === undefined)
+    throw new Error("Missing required environment variable JWT_SECRET (or JWT_SECRET_ARN)");
+  const { readSecret } = await import("./secret.ts");
+  return encodeSecret(await readSecret(arn), "JWT_SECRET_ARN");
+}
+
+function encodeSecret(value: string, name: string): Uint8Array {
+  const bytes = new TextEncoder().encode(value);
+  if (bytes.length < 32) throw new Error(`${name} must be at least 32 bytes for HS256`);
+  return bytes;
+}

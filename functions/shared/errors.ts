@@ -1,0 +1,95 @@
+// One error type for the whole service. `message` is the short title (seed 2's `message`), `details`
+// the human explanation (seed 2's `error.details`, the admin family's `detail`). Only errors with
+// `expose` reach the client as they are; anything else becomes a generic 500.
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: string;
+  readonly expose: boolean;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    details: string = message,
+    options: { headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = code;
+    this.status = status;
+    this.code = code;
+    this.details = details;
+    this.expose = status < 500 || status === 503;
+    this.headers = options.headers ?? {};
+  }
+}
+
+export const badRequest = (details: string) =>
+  new HttpError(400, "VALIDATION_ERROR", "Validation failed", details);
+
+export const unauthorized = (details = "Invalid or missing authentication token") =>
+  new HttpError(401, "UNAUTHORIZED", "Unauthorized", details, {
+    headers: { "www-authenticate": 'Bearer error="invalid_token"' },
+  });
+
+export const forbidden = () =>
+  new HttpError(403, "FORBIDDEN", "Forbidden", "This token does not carry the sessions:admin scope");
+
+/** Seed 2's 404: the same answer whether the session is missing, expired or someone else's. */
+export const sessionNotFound = (action: "delete" | "deactivate") =>
+  new HttpError(
+    404,
+    "SESSION_NOT_FOUND",
+    "Session not found or unauthorized",
+    `The requested session does not exist or you don't have permission to ${action} it`,
+  );
+
+export const notFound = (details: string) => new HttpError(404, "NOT_FOUND", "Not found", details);
+
+export const methodNotAllowed = (allow: readonly string[]) =>
+  new HttpError(405, "METHOD_NOT_ALLOWED", "Method not allowed", `Allowed methods: ${allow.join(", ")}`, {
+    headers: { allow: allow.join(", ") },
+  });
+
+export const tokenConflict = () =>
+  new HttpError(409, "TOKEN_CONFLICT", "Conflict", "This token is already registered to a live session");
+
+export const payloadTooLarge = (limit: number) =>
+  new HttpError(413, "PAYLOAD_TOO_LARGE", "Payload too large", `Request body must be at most ${limit} bytes`);
+
+export const unsupportedMediaType = () =>
+  new HttpError(
+    415,
+    "UNSUPPORTED_MEDIA_TYPE",
+    "Unsupported media type",
+    "Request body must be application/json",
+  );
+
+export const RETRY_AFTER_SECONDS = 1;
+
+export const serviceUnavailable = (cause?: unknown) =>
+  new HttpError(
+    503,
+    "SERVICE_UNAVAILABLE",
+    "Service unavailable",
+    "The session store is unavailable; retry later",
+    {
+      headers: { "retry-after": String(RETRY_AFTER_SECONDS) },
+      cause,
+    },
+  );
+
+export const internalError = () =>
+  new HttpError(500, "INTERNAL_ERROR", "Internal server error", "An unexpected error occurred");
+
+/** Raised by the store; handlers turn it into their family's 404. */
+export class SessionNotFound extends Error {
+  override readonly name = "SessionNotFound";
+}
+
+/** Raised by the store when a client-supplied token is already registered to a live session. */
+export class TokenAlreadyRegistered extends Error {
+  override readonly name = "TokenAlreadyRegistered";
+}

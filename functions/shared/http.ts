@@ -1,0 +1,181 @@
+import { randomUUID } from "node:crypto";
+import middy, { type MiddlewareObj, type Request } from "@middy/core";
+import httpJsonBodyParser from "@middy/http-json-body-parser";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { type Family, familyOf, routeIdOf } from "../../lib/routes.ts";
+import { type Audience, authenticate, type Principal } from "./auth.ts";
+import {
+  badRequest,
+  HttpError,
+  internalError,
+  payloadTooLarge,
+  serviceUnavailable,
+  unsupportedMediaType,
+} from "./errors.ts";
+import { logger } from "./logger.ts";
+
+export const MAX_BODY_BYTES = 16 * 1024;
+
+/** An HTTP API v2.0 event once the stack has run: `auth` set, `body` parsed (or undefined). */
+export interface RouteEvent extends Omit<APIGatewayProxyEventV2, "body"> {
+  auth: Principal;
+  body: unknown;
+}
+
+/** What a handler returns; the family's renderer serializes `body` and adds the common headers. */
+export interface Reply {
+  statusCode: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+/** Seed 2's success envelope (timestamp and requestId are added when it is rendered). */
+export const ok = (message: string, data?: unknown): Reply => ({
+  statusCode: 200,
+  body: data === undefined ? { success: true, message } : { success: true, message, data },
+});
+
+/** A plain JSON resource, as the admin family answers. */
+export const json = (body: unknown, statusCode = 200, headers?: Record<string, string>): Reply => ({
+  statusCode,
+  body,
+  ...(headers && { headers }),
+});
+
+type Stack = ReturnType<typeof stack>;
+
+export const userRoute = (options: { body?: boolean } = {}): Stack => stack("user", "user", options);
+export const adminRoute = (options: { body?: boolean } = {}): Stack => stack("admin", "admin", options);
+/** No authentication (`/health`); errors are rendered in the family the path belongs to. */
+export const publicRoute = (): Stack => stack(undefined, undefined, {});
+
+function stack(family: Family | undefined, audience: Audience | undefined, options: { body?: boolean }) {
+  const handler = middy<RouteEvent, Reply, Error, Context>({
+    timeoutEarlyInMillis: 250,
+    timeoutEarlyResponse: () => {
+      throw serviceUnavailable();
+    },
+  }).use(responder(family));
+  if (audience) handler.use(authenticator(audience));
+  if (options.body) handler.use(bodyLimit()).use(optionalJsonBody());
+  return handler;
+}
+
+// --- middlewares --------------------------------------------------------------------------------
+
+/** Renders every answer, success or error, in its family's shape and logs one line per request. */
+function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, Reply, Error, Context> {
+  const started = new WeakMap<object, { at: number; requestId: string }>();
+  const begin = (event: RouteEvent) => {
+    const state = { at: performance.now(), requestId: event.requestContext?.requestId || randomUUID() };
+    started.set(event, state);
+    return state;
+  };
+  const finish = (request: Request<RouteEvent, Reply, Error, Context>, reply: Reply) => {
+    const event = request.event;
+    const { at, requestId } = started.get(event) ?? begin(event);
+    const result = render(fixedFamily ?? familyOf(event.rawPath ?? ""), reply, requestId);
+    logger.info("request", {
+      requestId,
+      routeId: routeIdOf(event.routeKey),
+      method: event.requestContext?.http?.method,
+      path: event.rawPath,
+      status: result.statusCode,
+      durationMs: Math.round((performance.now() - at) * 100) / 100,
+    });
+    request.response = result as Reply;
+  };
+  return {
+    before: (request) => {
+      begin(request.event);
+    },
+    after: (request) => finish(request, request.response ?? json(null, 204)),
+    onError: (request) => {
+      const error = toHttpError(request.error);
+      if (error.status === 500) {
+        const requestId = started.get(request.event)?.requestId;
+        logger.error("unhandled error", { requestId, error: request.error as Error });
+      }
+      finish(request, errorReply(fixedFamily ?? familyOf(request.event.rawPath ?? ""), error));
+    },
+  };
+}
+
+function authenticator(audience: Audience): MiddlewareObj<RouteEvent, Reply, Error, Context> {
+  return {
+    before: async (request) => {
+      request.event.auth = await authenticate(request.event.headers?.authorization, audience);
+    },
+  };
+}
+
+function bodyLimit(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
+  return {
+    before: ({ event }) => {
+      const body = event.body;
+      if (typeof body !== "string") return;
+      const bytes = event.isBase64Encoded ? Buffer.from(body, "base64").length : Buffer.byteLength(body);
+      if (bytes > MAX_BODY_BYTES) throw payloadTooLarge(MAX_BODY_BYTES);
+    },
+  };
+}
+
+/**
+ * middy's JSON parser, for routes whose body is optional: an absent or empty body stays undefined
+ * (seed 3 creates with a bare `curl -X POST`), anything else must be JSON.
+ */
+function optionalJsonBody(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
+  const parser = httpJsonBodyParser();
+  return {
+    before: async (request) => {
+      const { body } = request.event;
+      if (body === undefined || body === null || body === "") {
+        request.event.body = undefined;
+        return;
+      }
+      await parser.before?.(request as never);
+    },
+  };
+}
+
+// --- rendering ----------------------------------------------------------------------------------
+
+function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  const status = (error as { statusCode?: unknown; status?: unknown } | null)?.statusCode;
+  if (status === 415) return unsupportedMediaType();
+  if (status === 422)
+    return badRequest("request body must be valid JSON (and may not use __proto__ or constructor keys)");
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return new HttpError(status, "BAD_REQUEST", "Bad request", "The request could not be processed");
+  }
+  return internalError();
+}
+
+export function errorReply(family: Family, error: HttpError): Reply {
+  return {
+    statusCode: error.status,
+    headers: error.headers,
+    body:
+      family === "user"
+        ? { success: false, message: error.message, error: { code: error.code, details: error.details } }
+        : { detail: error.details, code: error.code },
+  };
+}
+
+function render(family: Family, reply: Reply, requestId: string): APIGatewayProxyStructuredResultV2 {
+  let body = reply.body;
+  if (family === "user" && typeof body === "object" && body !== null && "success" in body) {
+    body = { ...body, timestamp: new Date().toISOString(), requestId };
+  }
+  return {
+    statusCode: reply.statusCode,
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      ...reply.headers,
+      "x-request-id": requestId,
+    },
+    body: reply.statusCode === 204 ? "" : JSON.stringify(body),
+  };
+}

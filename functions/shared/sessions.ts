@@ -1,0 +1,37 @@
+import { randomBytes } from "node:crypto";
+import { issueAccessToken, tokenDigest } from "./auth.ts";
+import { TokenAlreadyRegistered, tokenConflict } from "./errors.ts";
+import type { CreateInput } from "./input.ts";
+import { type SessionResource, toResource } from "./resource.ts";
+import { createSession } from "./store.ts";
+
+/** 192 random bits, URL-safe: unguessable and valid in a path segment. */
+export const newSessionId = () => randomBytes(24).toString("base64url");
+
+export interface CreatedSession extends SessionResource {
+  /** The session's credential, shown once: the caller's own token, or else the access token. */
+  token: string;
+  access_token: string;
+}
+
+/** Both create routes: stores the session (and the digest of a supplied token), mints its JWT. */
+export async function openSession(input: CreateInput, now = new Date()): Promise<CreatedSession> {
+  let session: Awaited<ReturnType<typeof createSession>>;
+  try {
+    session = await createSession({
+      id: newSessionId(),
+      userId: input.userId,
+      createdAt: now,
+      expiresAt: input.expiresAt,
+      ipAddress: input.ipAddress,
+      userAgent: input.userAgent,
+      profile: input.profile,
+      tokenDigest: input.token === null ? null : tokenDigest(input.token),
+    });
+  } catch (error) {
+    if (error instanceof TokenAlreadyRegistered) throw tokenConflict();
+    throw error;
+  }
+  const accessToken = await issueAccessToken(session, now);
+  return { ...toResource(session), token: input.token ?? accessToken, access_token: accessToken };
+}

@@ -1,0 +1,456 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { FEED, type IndexName, sessionTable } from "../../lib/table.ts";
+import { config } from "./config.ts";
+import { SessionNotFound, serviceUnavailable, TokenAlreadyRegistered } from "./errors.ts";
+
+// The only module that speaks DynamoDB. One client per cold start; every attempt is bounded so a
+// frozen database turns into a 503 well inside the function timeout instead of a hung request.
+
+export const dynamodb = new DynamoDBClient({
+  endpoint: config.dynamodbEndpoint,
+  maxAttempts: config.dbMaxAttempts,
+  requestHandler: new NodeHttpHandler({
+    connectionTimeout: config.dbConnectTimeoutMs,
+    requestTimeout: config.dbRequestTimeoutMs,
+    throwOnRequestTimeout: true,
+  }),
+});
+const db = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
+const TableName = config.tableName;
+
+export interface Session {
+  id: string;
+  userId: string;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+  isActive: boolean;
+  deactivatedAt: string | null;
+  ipAddress: string | null;
+  userAgent: string | null;
+  /** The optional profile object given at creation (seed 1's `user`). */
+  profile: Record<string, unknown> | null;
+}
+
+export interface NewSession {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  expiresAt: Date;
+  ipAddress: string | null;
+  userAgent: string | null;
+  profile: Record<string, unknown> | null;
+  /** SHA-256 digest (hex) of a client-supplied token; the token itself is never stored. */
+  tokenDigest: string | null;
+}
+
+/** A key the next page starts after; opaque to callers (see cursor.ts). */
+export type PageKey = Record<string, string>;
+export interface PageRequest {
+  limit: number;
+  offset: number;
+  startKey?: PageKey | undefined;
+}
+export interface Page {
+  items: Session[];
+  limit: number;
+  /** Present only when more items follow. */
+  nextKey?: PageKey | undefined;
+}
+
+interface SessionItem {
+  id: string;
+  userId: string;
+  feed: string;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+  ttl: number;
+  isActive: boolean;
+  deactivatedAt?: string;
+  ipAddress?: string;
+  userAgent?: string;
+  /** Stored as JSON text: any JSON value survives, whatever DynamoDB's number limits. */
+  profile?: string;
+  tokenDigest?: string;
+}
+
+// Registered tokens live beside the sessions, keyed by their digest, so a lookup is one strongly
+// consistent GetItem that works from the moment the create call answered. `#` never appears in a
+// session id, so no session route can address these items.
+const tokenKey = (digest: string) => `token#${digest}`;
+
+const epochSeconds = (iso: string) => Math.ceil(Date.parse(iso) / 1000);
+
+export async function createSession(input: NewSession): Promise<Session> {
+  const createdAt = input.createdAt.toISOString();
+  const expiresAt = input.expiresAt.toISOString();
+  const item: SessionItem = {
+    id: input.id,
+    userId: input.userId,
+    feed: FEED,
+    createdAt,
+    updatedAt: createdAt,
+    expiresAt,
+    ttl: epochSeconds(expiresAt),
+    isActive: true,
+    ipAddress: input.ipAddress ?? undefined,
+    userAgent: input.userAgent ?? undefined,
+    profile: input.profile ? JSON.stringify(input.profile) : undefined,
+    tokenDigest: input.tokenDigest ?? undefined,
+  };
+  const putSession = {
+    TableName,
+    Item: item,
+    ConditionExpression: "attribute_not_exists(#id)",
+    ExpressionAttributeNames: { "#id": "id" },
+  };
+  if (input.tokenDigest === null) {
+    await call(() => db.send(new PutCommand(putSession)));
+  } else {
+    const tokenItem = { id: tokenKey(input.tokenDigest), sessionId: input.id, expiresAt, ttl: item.ttl };
+    try {
+      await call(() =>
+        db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { Put: putSession },
+              {
+                Put: {
+                  TableName,
+                  Item: tokenItem,
+                  // A token whose session has expired may be registered again.
+                  ConditionExpression: "attribute_not_exists(#id) OR #expiresAt <= :now",
+                  ExpressionAttributeNames: { "#id": "id", "#expiresAt": "expiresAt" },
+                  ExpressionAttributeValues: { ":now": createdAt },
+                },
+              },
+            ],
+          }),
+        ),
+      );
+    } catch (error) {
+      if (cancelledBy(error, 1)) throw new TokenAlreadyRegistered();
+      throw error;
+    }
+  }
+  return fromItem(item);
+}
+
+/** A session by id, strongly consistent; undefined when absent or expired. */
+export async function getSession(id: string, now = new Date()): Promise<Session | undefined> {
+  const { Item } = await call(() =>
+    db.send(new GetCommand({ TableName, Key: { id }, ConsistentRead: true })),
+  );
+  const item = Item as SessionItem | undefined;
+  if (!item?.userId || expired(item, now)) return undefined;
+  return fromItem(item);
+}
+
+/** The live session a registered token opens, strongly consistent; undefined when none. */
+export async function findSessionByToken(digest: string, now = new Date()): Promise<Session | undefined> {
+  const { Item } = await call(() =>
+    db.send(new GetCommand({ TableName, Key: { id: tokenKey(digest) }, ConsistentRead: true })),
+  );
+  const sessionId = Item?.sessionId;
+  if (typeof sessionId !== "string" || expired(Item as { expiresAt: string }, now)) return undefined;
+  const { Item: session } = await call(() =>
+    db.send(new GetCommand({ TableName, Key: { id: sessionId }, ConsistentRead: true })),
+  );
+  const item = session as SessionItem | undefined;
+  if (!item?.userId || item.tokenDigest !== digest || expired(item, now)) return undefined;
+  return fromItem(item);
+}
+
+export function listSessions(page: PageRequest, now = new Date()): Promise<Page> {
+  return queryPage("byCreated", FEED, page, now);
+}
+
+export function listUserSessions(userId: string, page: PageRequest, now = new Date()): Promise<Page> {
+  return queryPage("byUser", userId, page, now);
+}
+
+export async function lastUserSession(userId: string, now = new Date()): Promise<Session | undefined> {
+  const { items } = await queryPage("byUser", userId, { limit: 1, offset: 0 }, now);
+  return items[0];
+}
+
+/** The user's active, unexpired sessions, newest first (every page of the index). */
+export async function listActiveUserSessions(userId: string, now = new Date()): Promise<Session[]> {
+  const sessions: Session[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const result = await call(() =>
+      db.send(
+        new QueryCommand({
+          TableName,
+          IndexName: sessionTable.indexes.byUser.name,
+          KeyConditionExpression: "#userId = :pk",
+          ScanIndexForward: false,
+          FilterExpression: "#expiresAt > :now AND #isActive = :true",
+          ExpressionAttributeNames: {
+            "#userId": "userId",
+            "#expiresAt": "expiresAt",
+            "#isActive": "isActive",
+          },
+          ExpressionAttributeValues: { ":pk": userId, ":now": now.toISOString(), ":true": true },
+          ExclusiveStartKey: startKey,
+        }),
+      ),
+    );
+    for (const item of result.Items ?? []) sessions.push(fromItem(item as SessionItem));
+    startKey = result.LastEvaluatedKey;
+  } while (startKey);
+  return sessions;
+}
+
+/**
+ * Marks a session inactive. Existence, expiry and (for the user family) ownership are conditions of
+ * the write itself; repeating it keeps the first `deactivatedAt`.
+ */
+export async function deactivateSession(
+  id: string,
+  owner: { ownerId?: string },
+  now = new Date(),
+): Promise<void> {
+  const live = liveCondition(owner, now.toISOString());
+  await conditional(() =>
+    db.send(
+      new UpdateCommand({
+        TableName,
+        Key: { id },
+        ConditionExpression: live.ConditionExpression,
+        UpdateExpression:
+          "SET #isActive = :false, #deactivatedAt = if_not_exists(#deactivatedAt, :now), #updatedAt = if_not_exists(#deactivatedAt, :now)",
+        ExpressionAttributeNames: {
+          ...live.ExpressionAttributeNames,
+          "#isActive": "isActive",
+          "#deactivatedAt": "deactivatedAt",
+          "#updatedAt": "updatedAt",
+        },
+        ExpressionAttributeValues: { ...live.ExpressionAttributeValues, ":false": false },
+      }),
+    ),
+  );
+}
+
+/** Deletes a live session (and its registered token); the same conditions as deactivateSession. */
+export async function deleteSession(
+  id: string,
+  owner: { ownerId?: string },
+  now = new Date(),
+): Promise<void> {
+  const { Attributes } = await conditional(() =>
+    db.send(
+      new DeleteCommand({
+        TableName,
+        Key: { id },
+        ...liveCondition(owner, now.toISOString()),
+        ReturnValues: "ALL_OLD",
+      }),
+    ),
+  );
+  const digest = (Attributes as SessionItem | undefined)?.tokenDigest;
+  if (digest) {
+    await call(() => db.send(new DeleteCommand({ TableName, Key: { id: tokenKey(digest) } })));
+  }
+}
+
+const BATCH_SIZE = 25;
+const BATCH_ATTEMPTS = 6;
+const BATCH_BASE_DELAY_MS = 25;
+
+/**
+ * "Log out everywhere": pages through the user's index entries and deletes them (and their token
+ * items) 25 at a time. Not atomic: a session created while it runs may survive.
+ */
+export async function deleteAllUserSessions(userId: string): Promise<number> {
+  let deleted = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const result = await call(() =>
+      db.send(
+        new QueryCommand({
+          TableName,
+          IndexName: sessionTable.indexes.byUser.name,
+          KeyConditionExpression: "#userId = :pk",
+          ProjectionExpression: "#id, #tokenDigest",
+          ExpressionAttributeNames: { "#userId": "userId", "#id": "id", "#tokenDigest": "tokenDigest" },
+          ExpressionAttributeValues: { ":pk": userId },
+          ExclusiveStartKey: startKey,
+        }),
+      ),
+    );
+    const keys: string[] = [];
+    for (const item of result.Items ?? []) {
+      keys.push(item.id as string);
+      if (typeof item.tokenDigest === "string") keys.push(tokenKey(item.tokenDigest));
+    }
+    for (let i = 0; i < keys.length; i += BATCH_SIZE) await batchDelete(keys.slice(i, i + BATCH_SIZE));
+    deleted += result.Items?.length ?? 0;
+    startKey = result.LastEvaluatedKey;
+  } while (startKey);
+  return deleted;
+}
+
+async function batchDelete(ids: string[]): Promise<void> {
+  let requests = ids.map((id) => ({ DeleteRequest: { Key: { id } } }));
+  for (let attempt = 0; requests.length > 0; attempt++) {
+    if (attempt === BATCH_ATTEMPTS)
+      throw serviceUnavailable(new Error("UnprocessedItems left after retries"));
+    if (attempt > 0) await sleep(BATCH_BASE_DELAY_MS * 2 ** attempt * (0.5 + Math.random() / 2));
+    const { UnprocessedItems } = await call(() =>
+      db.send(new BatchWriteCommand({ RequestItems: { [TableName]: requests } })),
+    );
+    requests = (UnprocessedItems?.[TableName] ?? []) as typeof requests;
+  }
+}
+
+// --- paging -------------------------------------------------------------------------------------
+
+/**
+ * Newest first from one index partition. Reads `offset + limit + 1` live items (plus any expired
+ * ones not yet swept): the extra item tells whether a next page exists.
+ */
+async function queryPage(index: IndexName, partition: string, page: PageRequest, now: Date): Promise<Page> {
+  const definition = sessionTable.indexes[index];
+  const wanted = page.offset + page.limit + 1;
+  const found: SessionItem[] = [];
+  let startKey: Record<string, unknown> | undefined = page.startKey;
+  do {
+    const result = await call(() =>
+      db.send(
+        new QueryCommand({
+          TableName,
+          IndexName: definition.name,
+          KeyConditionExpression: "#pk = :pk",
+          FilterExpression: "#expiresAt > :now",
+          ScanIndexForward: false,
+          Limit: wanted - found.length,
+          ExpressionAttributeNames: { "#pk": definition.partitionKey.name, "#expiresAt": "expiresAt" },
+          ExpressionAttributeValues: { ":pk": partition, ":now": now.toISOString() },
+          ExclusiveStartKey: startKey,
+        }),
+      ),
+    );
+    found.push(...((result.Items ?? []) as SessionItem[]));
+    startKey = result.LastEvaluatedKey;
+  } while (startKey && found.length < wanted);
+
+  const items = found.slice(page.offset, page.offset + page.limit);
+  const last = items.at(-1);
+  const more = found.length > page.offset + page.limit;
+  return {
+    items: items.map(fromItem),
+    limit: page.limit,
+    nextKey:
+      more && last
+        ? {
+            id: last.id,
+            [definition.partitionKey.name]: partition,
+            [definition.sortKey.name]: last.createdAt,
+          }
+        : undefined,
+  };
+}
+
+// --- helpers ------------------------------------------------------------------------------------
+
+function liveCondition(owner: { ownerId?: string }, now: string) {
+  const names: Record<string, string> = { "#userId": "userId", "#expiresAt": "expiresAt" };
+  const values: Record<string, unknown> = { ":now": now };
+  let condition = "attribute_exists(#userId) AND #expiresAt > :now";
+  if (owner.ownerId !== undefined) {
+    condition += " AND #userId = :owner";
+    values[":owner"] = owner.ownerId;
+  }
+  return {
+    ConditionExpression: condition,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
+}
+
+function expired(item: { expiresAt: string }, now: Date): boolean {
+  return !(item.expiresAt > now.toISOString());
+}
+
+function fromItem(item: SessionItem): Session {
+  return {
+    id: item.id,
+    userId: item.userId,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+    expiresAt: item.expiresAt,
+    isActive: item.isActive,
+    deactivatedAt: item.deactivatedAt ?? null,
+    ipAddress: item.ipAddress ?? null,
+    userAgent: item.userAgent ?? null,
+    profile: item.profile ? (JSON.parse(item.profile) as Record<string, unknown>) : null,
+  };
+}
+
+async function conditional<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return await call(send);
+  } catch (error) {
+    if ((error as Error).name === "ConditionalCheckFailedException") throw new SessionNotFound();
+    throw error;
+  }
+}
+
+function cancelledBy(error: unknown, index: number): boolean {
+  const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+  return (
+    (error as Error).name === "TransactionCanceledException" &&
+    reasons?.[index]?.Code === "ConditionalCheckFailed"
+  );
+}
+
+const UNAVAILABLE = new Set([
+  "ProvisionedThroughputExceededException",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "InternalServerError",
+  "ServiceUnavailable",
+  "ServiceUnavailableException",
+  "TimeoutError",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "TransactionConflictException",
+]);
+
+/** Transient store failures (after the SDK's own retries) become 503; anything else is a bug. */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const meta = error as Error & { $fault?: string; $metadata?: { httpStatusCode?: number }; code?: string };
+  if (UNAVAILABLE.has(error.name) || meta.$fault === "server") return true;
+  if (error.name === "TransactionCanceledException") {
+    const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+    return reasons.some((r) => r.Code === "ThrottlingError" || r.Code === "TransactionConflict");
+  }
+  // Network failures (refused, reset, DNS) carry a Node error code and no HTTP response.
+  return typeof meta.code === "string" && meta.$metadata?.httpStatusCode === undefined;
+}
+
+async function call<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    if (isUnavailable(error)) throw serviceUnavailable(error);
+    throw error;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

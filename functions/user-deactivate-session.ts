@@ -1,0 +1,11 @@
+import { SessionNotFound, sessionNotFound } from "./shared/errors.ts";
+import { ok, userRoute } from "./shared/http.ts";
+import { sessionIdParam } from "./shared/input.ts";
+import { deactivateSession } from "./shared/store.ts";
+
+export const handler = userRoute().handler(async (event) => {
+  await deactivateSession(sessionIdParam(event), { ownerId: event.auth.sub }).catch((error: unknown) => {
+    throw error instanceof SessionNotFound ? sessionNotFound("deactivate") : error;
+  });
+  return ok("Session deactivated successfully");
+});

@@ -1,0 +1,7 @@
+import { ok, userRoute } from "./shared/http.ts";
+import { deleteAllUserSessions } from "./shared/store.ts";
+
+export const handler = userRoute().handler(async (event) => {
+  await deleteAllUserSessions(event.auth.sub);
+  return ok("All sessions deleted successfully");
+});

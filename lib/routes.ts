@@ -1,0 +1,199 @@
+import type { IndexName } from "./table.ts";
+
+// The one list of endpoints. The CDK stack makes a function, an integration and an IAM policy per
+// entry; the local runner serves the same entries; tests and benchmarks iterate over them.
+
+export type Method = "GET" | "POST" | "PATCH" | "DELETE";
+export type Family = "user" | "admin" | "ops";
+
+/** DynamoDB actions a route's function may perform, on the table itself or on one of its indexes. */
+export type TableAction =
+  | "dynamodb:GetItem"
+  | "dynamodb:PutItem"
+  | "dynamodb:UpdateItem"
+  | "dynamodb:DeleteItem"
+  | "dynamodb:BatchWriteItem";
+export interface Access {
+  readonly table: readonly TableAction[];
+  readonly query: readonly IndexName[];
+}
+
+export interface Route {
+  /** PascalCase id: CDK construct id, log field, OpenAPI operationId. */
+  readonly id: string;
+  /** `$default` receives every request that no other route matches (see functions/fallback.ts). */
+  readonly method: Method | "ANY";
+  readonly path: string;
+  readonly entry: string;
+  readonly family: Family;
+  readonly access: Access;
+}
+
+// Every authenticated route reads the session behind a `sid`-bound JWT or an opaque token.
+const authRead = ["dynamodb:GetItem"] as const;
+
+export const routes = [
+  {
+    id: "Health",
+    method: "GET",
+    path: "/health",
+    entry: "functions/health.ts",
+    family: "ops",
+    access: { table: [], query: [] },
+  },
+  {
+    id: "AdminCreateSession",
+    method: "POST",
+    path: "/sessions",
+    entry: "functions/admin-create-session.ts",
+    family: "admin",
+    // A client-supplied token is registered in the same transaction (TransactWriteItems needs PutItem).
+    access: { table: [...authRead, "dynamodb:PutItem"], query: [] },
+  },
+  {
+    id: "AdminListSessions",
+    method: "GET",
+    path: "/sessions",
+    entry: "functions/admin-list-sessions.ts",
+    family: "admin",
+    access: { table: authRead, query: ["byCreated"] },
+  },
+  {
+    id: "AdminGetSession",
+    method: "GET",
+    path: "/sessions/{id}",
+    entry: "functions/admin-get-session.ts",
+    family: "admin",
+    access: { table: authRead, query: [] },
+  },
+  {
+    id: "AdminDeleteSession",
+    method: "DELETE",
+    path: "/sessions/{id}",
+    entry: "functions/admin-delete-session.ts",
+    family: "admin",
+    access: { table: [...authRead, "dynamodb:DeleteItem"], query: [] },
+  },
+  {
+    id: "AdminCreateUserSession",
+    method: "POST",
+    path: "/sessions/user/{user_id}",
+    entry: "functions/admin-create-user-session.ts",
+    family: "admin",
+    access: { table: [...authRead, "dynamodb:PutItem"], query: [] },
+  },
+  {
+    id: "AdminListUserSessions",
+    method: "GET",
+    path: "/sessions/user/{user_id}",
+    entry: "functions/admin-list-user-sessions.ts",
+    family: "admin",
+    access: { table: authRead, query: ["byUser"] },
+  },
+  {
+    id: "AdminLastUserSession",
+    method: "GET",
+    path: "/sessions/user/{user_id}/last",
+    entry: "functions/admin-last-user-session.ts",
+    family: "admin",
+    access: { table: authRead, query: ["byUser"] },
+  },
+  {
+    id: "UserListSessions",
+    method: "GET",
+    path: "/api/sessions",
+    entry: "functions/user-list-sessions.ts",
+    family: "user",
+    access: { table: authRead, query: ["byUser"] },
+  },
+  {
+    id: "UserDeleteAllSessions",
+    method: "DELETE",
+    path: "/api/sessions",
+    entry: "functions/user-delete-all-sessions.ts",
+    family: "user",
+    access: { table: [...authRead, "dynamodb:BatchWriteItem"], query: ["byUser"] },
+  },
+  {
+    id: "UserDeleteSession",
+    method: "DELETE",
+    path: "/api/sessions/{id}",
+    entry: "functions/user-delete-session.ts",
+    family: "user",
+    access: { table: [...authRead, "dynamodb:DeleteItem"], query: [] },
+  },
+  {
+    id: "UserDeactivateSession",
+    method: "PATCH",
+    path: "/api/sessions/{id}/deactivate",
+    entry: "functions/user-deactivate-session.ts",
+    family: "user",
+    access: { table: [...authRead, "dynamodb:UpdateItem"], query: [] },
+  },
+  {
+    // Serves `GET /sessions/` (a route key cannot end in `/`) and answers 404/405 in the family's own
+    // shape for everything else, so API Gateway's plain 404 body never reaches a client.
+    id: "Fallback",
+    method: "ANY",
+    path: "$default",
+    entry: "functions/fallback.ts",
+    family: "ops",
+    access: { table: authRead, query: ["byCreated"] },
+  },
+] as const satisfies readonly Route[];
+
+export type RouteId = (typeof routes)[number]["id"];
+
+export function familyOf(path: string): Family {
+  if (path === "/api/sessions" || path.startsWith("/api/")) return "user";
+  if (path === "/sessions" || path.startsWith("/sessions/")) return "admin";
+  return "ops";
+}
+
+const patterns = routes
+  .filter((route) => route.path !== "$default")
+  .map((route) => ({
+    route: route as Route,
+    names: [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as string),
+    regex: new RegExp(`^${route.path.replace(/\{\w+\}/g, "([^/]+)")}$`),
+  }));
+
+export interface RouteMatch {
+  route: Route;
+  /** Raw (still percent-encoded) path segments, by parameter name. */
+  params: Record<string, string>;
+}
+
+/** Matches like an HTTP API route key: exact path, `{name}` standing for one non-empty segment. */
+export function matchRoute(method: string, path: string): RouteMatch | undefined {
+  for (const { route, names, regex } of patterns) {
+    if (route.method !== method) continue;
+    const m = regex.exec(path);
+    if (!m) continue;
+    const params: Record<string, string> = {};
+    names.forEach((name, i) => {
+      params[name] = m[i + 1] as string;
+    });
+    return { route, params };
+  }
+  return undefined;
+}
+
+/** The methods some route serves on this path: the `Allow` header of a 405. */
+export function allowedMethods(path: string): Method[] {
+  return patterns.filter(({ regex }) => regex.test(path)).map(({ route }) => route.method as Method);
+}
+
+export const fallbackRoute = routes.find((route) => route.path === "$default") as Route;
+
+export function routeIdOf(routeKey: string | undefined): string {
+  if (!routeKey || routeKey === "$default") return "Fallback";
+  return routes.find((route) => `${route.method} ${route.path}` === routeKey)?.id ?? routeKey;
+}
+
+/** Every function's limits, shared by the CDK stack and the local runner. */
+export const functionDefaults = {
+  /** Leaves room for the store's bounded retries (3 attempts of at most 2 s) under API Gateway's 30 s. */
+  timeoutSeconds: 10,
+  memoryMb: 512,
+} as const;
