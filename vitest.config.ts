@@ -1,5 +1,13 @@
 import { defineConfig } from "vitest/config";
 
+// `npm test` runs every project: unit (mocked SDK), integration and hardening (real HTTP to the local
+// runner on DynamoDB Local), infra (CDK synthesis, template assertions, cdk-nag, bundle budget).
+const liveService = {
+  globalSetup: ["tests/support/global-setup.ts"],
+  testTimeout: 60_000,
+  hookTimeout: 90_000,
+};
+
 export default defineConfig({
   test: {
     projects: [
@@ -10,13 +18,14 @@ export default defineConfig({
           setupFiles: ["tests/support/unit-env.ts"],
         },
       },
+      { test: { name: "integration", include: ["tests/integration/**/*.test.ts"], ...liveService } },
+      { test: { name: "hardening", include: ["tests/hardening/**/*.test.ts"], ...liveService } },
       {
         test: {
-          name: "integration",
-          include: ["tests/integration/**/*.test.ts"],
-          globalSetup: ["tests/support/global-setup.ts"],
-          testTimeout: 30_000,
-          hookTimeout: 60_000,
+          name: "infra",
+          include: ["tests/infra/**/*.test.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
         },
       },
     ],

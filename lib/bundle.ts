@@ -1,0 +1,63 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { BuildOptions } from "esbuild";
+import type { Route } from "./routes.ts";
+
+// How every function is bundled: the CDK stack passes these settings to NodejsFunction, and the bundle
+// budget test, `npm run invoke` and the benchmark build the same artifact with esbuild directly.
+
+export const RUNTIME_NODE_MAJOR = 24;
+
+export const bundling = {
+  format: "esm",
+  platform: "node",
+  target: `node${RUNTIME_NODE_MAJOR}`,
+  /** Prefer each package's ES module build: smaller after tree shaking, faster to load. */
+  mainFields: ["module", "main"],
+  minify: true,
+  sourcemap: false,
+  /** The AWS SDK is bundled (not taken from the runtime) so its version is the one tested here. */
+  external: [] as string[],
+  /** Some CommonJS dependencies call require(); ESM output needs it defined. */
+  banner:
+    "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+} as const;
+
+export function esbuildOptions(route: Pick<Route, "entry" | "id">, outdir: string): BuildOptions {
+  return {
+    entryPoints: [route.entry],
+    outfile: join(outdir, route.id, "index.mjs"),
+    bundle: true,
+    format: bundling.format,
+    platform: bundling.platform,
+    target: bundling.target,
+    mainFields: [...bundling.mainFields],
+    minify: bundling.minify,
+    sourcemap: bundling.sourcemap,
+    external: [...bundling.external],
+    banner: { js: bundling.banner },
+    legalComments: "none",
+    metafile: true,
+    logLevel: "warning",
+  };
+}
+
+export interface BuiltFunction {
+  id: string;
+  file: string;
+  bytes: number;
+}
+
+/** Bundles one route's function as it is deployed; returns the file and its size in bytes. */
+export async function bundleRoute(
+  route: Pick<Route, "entry" | "id">,
+  outdir: string,
+): Promise<BuiltFunction> {
+  const { build } = await import("esbuild");
+  const options = esbuildOptions(route, outdir);
+  mkdirSync(join(outdir, route.id), { recursive: true });
+  const result = await build(options);
+  const [output] = Object.entries(result.metafile?.outputs ?? {});
+  if (!output) throw new Error(`esbuild produced no output for ${route.id}`);
+  return { id: route.id, file: options.outfile as string, bytes: output[1].bytes };
+}
