@@ -1,0 +1,114 @@
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SignJWT } from "jose";
+import { describe, expect, it } from "vitest";
+import { freePort } from "../../lib/dynamodb-local.ts";
+
+// `npm start` as a user runs it: its own DynamoDB Local on a data folder, a generated dev secret,
+// a clean stop on SIGTERM, the data still there after a restart, and a clear word when Java is missing.
+
+function javaProcessesUsing(dir: string): number[] {
+  try {
+    return execFileSync("pgrep", ["-f", dir], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function startRunner(dataDir: string, port: number) {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LOCAL_DATA_DIR: dataDir };
+  delete env.DYNAMODB_ENDPOINT;
+  delete env.JWT_SECRET;
+  const child = spawn(process.execPath, ["bin/local.ts"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const deadline = Date.now() + 60_000;
+  while (!output.includes("Sessions API listening on")) {
+    if (child.exitCode !== null) throw new Error(`runner exited ${child.exitCode}: ${output}`);
+    if (Date.now() > deadline) throw new Error(`runner did not start: ${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const stop = async () => {
+    const started = Date.now();
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    child.kill("SIGTERM");
+    const code = await exited;
+    return { code, ms: Date.now() - started };
+  };
+  return { child, output: () => output, stop };
+}
+
+describe("npm start", () => {
+  it("keeps data across restarts, stops cleanly on SIGTERM and leaves no Java process", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "sessions-runner-"));
+    const port = await freePort();
+    const url = `http://localhost:${port}`;
+
+    const first = await startRunner(dataDir, port);
+    expect(first.output()).toContain(`Sessions API listening on ${url}`);
+    expect(first.output()).toContain("npm run token -- --sub alice");
+    const [javaPid] = javaProcessesUsing(dataDir);
+    expect(javaPid).toBeDefined();
+    expect(readFileSync(`/proc/${javaPid}/environ`, "utf8").split("\0")).toContain("DDB_LOCAL_TELEMETRY=0");
+
+    const secret = readFileSync(join(dataDir, "jwt-secret"), "utf8").trim();
+    const now = Math.floor(Date.now() / 1000);
+    const admin = await new SignJWT({ scope: "sessions:admin" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("ops")
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(new TextEncoder().encode(secret));
+    const headers = { authorization: `Bearer ${admin}` };
+    const created = await fetch(`${url}/sessions/user/restart-user`, { method: "POST", headers });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+
+    const stopped = await first.stop();
+    expect(stopped.code).toBe(0);
+    expect(stopped.ms).toBeLessThan(6_000);
+    expect(javaProcessesUsing(dataDir)).toEqual([]);
+
+    const second = await startRunner(dataDir, port);
+    try {
+      expect(second.output()).toContain('table "sessions" found');
+      const read = await fetch(`${url}/sessions/${id}`, { headers });
+      expect(read.status).toBe(200);
+      expect(((await read.json()) as { user_id: string }).user_id).toBe("restart-user");
+    } finally {
+      await second.stop();
+    }
+    expect(javaProcessesUsing(dataDir)).toEqual([]);
+  });
+
+  it("says in one line what to install when Java is missing, and exits non-zero", () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: "/nonexistent", PORT: "0" };
+    delete env.DYNAMODB_ENDPOINT;
+    let status = 0;
+    let stderr = "";
+    try {
+      execFileSync(process.execPath, ["bin/local.ts"], {
+        env: { ...env, LOCAL_DATA_DIR: mkdtempSync(join(tmpdir(), "sessions-nojava-")) },
+        encoding: "utf8",
+        stdio: "pipe",
+      });
+    } catch (error) {
+      status = (error as { status: number }).status;
+      stderr = (error as { stderr: string }).stderr;
+    }
+    expect(status).toBe(1);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain("DynamoDB Local needs Java 17 or newer");
+  });
+});
