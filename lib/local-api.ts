@@ -42,7 +42,8 @@ export async function startLocalApi(options: { port: number; host?: string }): P
   const server = createServer((req, res) => {
     serve(req, res).catch((error: unknown) => {
       console.error(error);
-      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      if (!res.headersSent)
+        res.writeHead(500, { "content-type": "application/json", "x-request-id": randomUUID() });
       res.end(JSON.stringify({ message: "Internal Server Error" }));
     });
   });
