@@ -11,6 +11,8 @@ export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 export const MAX_USER_ID_LENGTH = 256;
 export const MAX_USER_AGENT_LENGTH = 512;
 export const MAX_PROFILE_BYTES = 1024;
+/** JSON.stringify recurses: a bound on nesting keeps a deep `user` a 400, never a stack overflow. */
+export const MAX_PROFILE_DEPTH = 16;
 export const MAX_LIMIT = 100;
 export const DEFAULT_LIMIT = 10;
 /** Skipping costs a read per skipped item; deeper pages are reached with the `cursor` of the Link header. */
@@ -181,8 +183,23 @@ function checkProfile(value: unknown, field: string): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw badRequest(`${field} must be a JSON object`);
   }
+  if (!shallowerThan(value, MAX_PROFILE_DEPTH)) {
+    throw badRequest(`${field} may nest objects and arrays at most ${MAX_PROFILE_DEPTH} levels deep`);
+  }
   if (Buffer.byteLength(JSON.stringify(value)) > MAX_PROFILE_BYTES) {
     throw badRequest(`${field} must be at most ${MAX_PROFILE_BYTES} bytes of JSON`);
   }
   return value as Record<string, unknown>;
+}
+
+/** Iterative, so the check itself cannot overflow the stack. */
+function shallowerThan(value: unknown, maxDepth: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [node, depth] = next;
+    if (typeof node !== "object" || node === null) continue;
+    if (depth > maxDepth) return false;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return true;
 }
