@@ -96,6 +96,13 @@ describe("create body", () => {
     expect(badRequest(() => createInput(body, undefined, now))).toContain(message);
   });
 
+  it("rejects a profile nested deeper than JSON.stringify can recurse, without overflowing", () => {
+    const deep = JSON.parse(`{"a":${"[".repeat(6000)}${"]".repeat(6000)}}`);
+    expect(badRequest(() => createInput({ userId: "u", user: deep }, undefined, now))).toContain(
+      "levels deep",
+    );
+  });
+
   it("rejects a body user id that differs from the path", () => {
     expect(badRequest(() => createInput({ userId: "other" }, "path-user", now))).toBe(
       "user_id in the body differs from the user_id in the path",
