@@ -40,7 +40,12 @@ function checkUserId(value: unknown, field: string): string {
     if (!Number.isSafeInteger(value)) throw badRequest(`${field} must be a string or a safe integer`);
     return String(value);
   }
-  if (typeof value !== "string" || value.length === 0 || value.length > MAX_USER_ID_LENGTH) {
+  if (
+    typeof value !== "string" ||
+    value.length === 0 ||
+    value.length > MAX_USER_ID_LENGTH ||
+    !value.isWellFormed()
+  ) {
     throw badRequest(`${field} must be a string of 1-${MAX_USER_ID_LENGTH} characters or a safe integer`);
   }
   return value;
@@ -173,7 +178,7 @@ function checkIp(value: unknown, field: string): string {
 }
 
 function checkUserAgent(value: unknown, field: string): string {
-  if (typeof value !== "string" || value.length > MAX_USER_AGENT_LENGTH) {
+  if (typeof value !== "string" || value.length > MAX_USER_AGENT_LENGTH || !value.isWellFormed()) {
     throw badRequest(`${field} must be a string of at most ${MAX_USER_AGENT_LENGTH} characters`);
   }
   return value;

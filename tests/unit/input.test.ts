@@ -77,6 +77,8 @@ describe("create body", () => {
     [{ userId: "" }, "userId must be a string of 1-256 characters"],
     [{ userId: "x".repeat(257) }, "userId must be a string of 1-256 characters"],
     [{ userId: 1.5 }, "userId must be a string or a safe integer"],
+    [{ userId: "lone \ud800 surrogate" }, "userId must be a string of 1-256 characters"],
+    [{ userId: "u", user_agent: "\udfff" }, "user_agent must be a string"],
     [{ userId: true }, "userId must be a string"],
     [{ userId: "u", user_agent: "a".repeat(513) }, "user_agent must be a string of at most 512"],
     [{ userId: "u", user: ["x"] }, "user must be a JSON object"],
