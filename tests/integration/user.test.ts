@@ -80,7 +80,12 @@ describe("seed 2: GET /api/sessions", () => {
   });
 
   it("answers seed 2's 401 without a token or with an invalid one", async () => {
-    for (const headers of [{}, { authorization: "Bearer" }, { authorization: "Basic dXNlcjpwYXNz" }]) {
+    const variants: Record<string, string>[] = [
+      {},
+      { authorization: "Bearer" },
+      { authorization: "Basic dXNlcjpwYXNz" },
+    ];
+    for (const headers of variants) {
       const response = await call("/api/sessions", { headers });
       expect(response.status).toBe(401);
       expect(response.body).toEqual(unauthorized);
