@@ -1,0 +1,85 @@
+import { join } from "node:path";
+import { Duration, type RemovalPolicy } from "aws-cdk-lib";
+import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Architecture, Runtime } from "aws-cdk-lib/aws-lambda";
+import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
+import { bundling, projectRoot } from "./bundle.ts";
+import { functionDefaults } from "./routes.ts";
+
+export interface EndpointFunctionProps {
+  /** The handler module, relative to the project root (a route's `entry`). */
+  readonly entry: string;
+  /** Merged over the defaults below, never replacing them wholesale. */
+  readonly environment?: Record<string, string>;
+  readonly memoryMb?: number;
+  readonly logRetention: RetentionDays;
+  /** Applies to the function's log group (and so follows the stage). */
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/** Lambda's own log lines and Powertools read these; none of them may carry a credential. */
+const defaultEnvironment = {
+  // Never log whole events: they carry the Authorization header.
+  POWERTOOLS_LOGGER_LOG_EVENT: "false",
+};
+
+/**
+ * One route's function with every default the service relies on: Node.js 24 on arm64, an ES module
+ * built exactly as lib/bundle.ts describes (tests/infra compares the two artifacts), its own log group
+ * with a retention, and a role that may write to that log group and nothing else until the stack
+ * grants the route's table access.
+ */
+export class EndpointFunction extends NodejsFunction {
+  readonly logGroupRef: LogGroup;
+
+  constructor(scope: Construct, id: string, props: EndpointFunctionProps) {
+    // An explicit log group (not `logRetention`, which deploys an extra Lambda function to set it) and
+    // an explicit role (the default one carries AWSLambdaBasicExecutionRole, which may write to every
+    // log group in the account).
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    const role = new Role(scope, `${id}Role`, {
+      assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
+      description: `Runs the ${id} function`,
+    });
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        resources: [logGroup.logGroupArn],
+      }),
+    );
+    super(scope, id, {
+      entry: join(projectRoot, props.entry),
+      handler: "handler",
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memoryMb ?? functionDefaults.memoryMb,
+      timeout: Duration.seconds(functionDefaults.timeoutSeconds),
+      role,
+      logGroup,
+      environment: { ...defaultEnvironment, ...props.environment },
+      depsLockFilePath: join(projectRoot, "package-lock.json"),
+      projectRoot,
+      bundling: {
+        format: OutputFormat.ESM,
+        target: bundling.target,
+        mainFields: [...bundling.mainFields],
+        minify: bundling.minify,
+        sourceMap: bundling.sourcemap,
+        bundleAwsSDK: true,
+        externalModules: [...bundling.external],
+        banner: bundling.banner,
+        logLevel: LogLevel.WARNING,
+        esbuildArgs: {
+          "--alias": Object.entries(bundling.alias).map(([from, to]) => `${from}=${to}`),
+          "--legal-comments": bundling.legalComments,
+        },
+      },
+    });
+    this.logGroupRef = logGroup;
+  }
+}

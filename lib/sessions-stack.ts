@@ -1,0 +1,265 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from "aws-cdk-lib";
+import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
+import {
+  CorsHttpMethod,
+  HttpApi,
+  HttpMethod,
+  HttpRoute,
+  HttpRouteKey,
+  HttpStage,
+  LogGroupLogDestination,
+} from "aws-cdk-lib/aws-apigatewayv2";
+import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
+import { PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { Secret } from "aws-cdk-lib/aws-secretsmanager";
+import type { Construct, Node } from "constructs";
+import { EndpointFunction } from "./endpoint-function.ts";
+import { functionDefaults, type Route, routes } from "./routes.ts";
+import { type KeyType, sessionTable } from "./table.ts";
+
+/** Everything an operator may set with `-c key=value` (see docs/deploy.md). */
+export interface SessionsSettings {
+  /** `prod` keeps its data (deletion protection, RETAIN); any other stage can be torn down. */
+  readonly stage: string;
+  readonly throttleRate: number;
+  readonly throttleBurst: number;
+  /** Browser origins allowed to call the API; empty: no CORS headers at all. */
+  readonly corsOrigins: readonly string[];
+  readonly memoryMb: number;
+  readonly logRetention: RetentionDays;
+  readonly jwksUrl?: string | undefined;
+  readonly jwtIssuer?: string | undefined;
+  readonly jwtAudience?: string | undefined;
+}
+
+export const defaultSettings = {
+  stage: "dev",
+  throttleRate: 100,
+  throttleBurst: 200,
+  corsOrigins: [],
+  memoryMb: functionDefaults.memoryMb,
+} as const;
+
+const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
+const retentionDays = new Set(Object.values(RetentionDays).filter((v): v is number => typeof v === "number"));
+
+/** Reads and validates the context (`cdk.json`, `-c key=value`); a bad value fails the synth loudly. */
+export function settingsFromContext(node: Node): SessionsSettings {
+  const read = (key: string): string | undefined => {
+    const value = node.tryGetContext(key);
+    return value === undefined || value === null || value === "" ? undefined : String(value);
+  };
+  const integer = (key: string, fallback: number, min: number, max: number): number => {
+    const raw = read(key);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new Error(`Context ${key} must be an integer from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  };
+  const stage = read("stage") ?? defaultSettings.stage;
+  if (!STAGE_PATTERN.test(stage)) {
+    throw new Error(`Context stage must match ${STAGE_PATTERN} (e.g. dev, prod), got "${stage}"`);
+  }
+  const logRetention = integer("logRetentionDays", stage === "prod" ? 90 : 14, 1, 3653);
+  if (!retentionDays.has(logRetention)) {
+    throw new Error(
+      `Context logRetentionDays must be one of CloudWatch's values (${[...retentionDays].join(", ")}), got ${logRetention}`,
+    );
+  }
+  const corsOrigins = (read("corsOrigins") ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  for (const origin of corsOrigins) {
+    if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) {
+      throw new Error(`Context corsOrigins: "${origin}" is not an origin (scheme://host[:port])`);
+    }
+  }
+  const jwksUrl = read("jwksUrl");
+  if (jwksUrl !== undefined && !jwksUrl.startsWith("https://")) {
+    throw new Error(`Context jwksUrl must be an https:// URL, got "${jwksUrl}"`);
+  }
+  return {
+    stage,
+    throttleRate: integer("throttleRate", defaultSettings.throttleRate, 1, 10_000),
+    throttleBurst: integer("throttleBurst", defaultSettings.throttleBurst, 1, 5_000),
+    corsOrigins,
+    memoryMb: integer("memoryMb", defaultSettings.memoryMb, 128, 10_240),
+    logRetention: logRetention as RetentionDays,
+    jwksUrl,
+    jwtIssuer: read("jwtIssuer"),
+    jwtAudience: read("jwtAudience"),
+  };
+}
+
+export interface SessionsStackProps extends StackProps {
+  readonly settings: SessionsSettings;
+}
+
+const attributeType = (type: KeyType) => (type === "S" ? AttributeType.STRING : AttributeType.NUMBER);
+
+/** The sessions service: the table of lib/table.ts and one function per entry of lib/routes.ts. */
+export class SessionsStack extends Stack {
+  readonly table: Table;
+  readonly api: HttpApi;
+  readonly functions = new Map<string, EndpointFunction>();
+
+  constructor(scope: Construct, id: string, props: SessionsStackProps) {
+    super(scope, id, props);
+    const { settings } = props;
+    const keep = settings.stage === "prod";
+    const removalPolicy = keep ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.table = new Table(this, "Sessions", {
+      partitionKey: {
+        name: sessionTable.partitionKey.name,
+        type: attributeType(sessionTable.partitionKey.type),
+      },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: sessionTable.ttlAttribute,
+      encryption: TableEncryption.AWS_MANAGED,
+      deletionProtection: keep,
+      removalPolicy,
+    });
+    for (const index of Object.values(sessionTable.indexes)) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey.name, type: attributeType(index.partitionKey.type) },
+        sortKey: { name: index.sortKey.name, type: attributeType(index.sortKey.type) },
+        projectionType: ProjectionType.ALL,
+      });
+    }
+
+    // Generated by CloudFormation at deploy: the value never passes through the template, the
+    // synthesizing machine or an environment variable. Functions receive its ARN and read it once per
+    // cold start (functions/shared/secret.ts).
+    const jwtSecret = new Secret(this, "JwtSecret", {
+      description: "HS256 key that signs and verifies the sessions service's access tokens",
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy,
+    });
+    Validations.of(jwtSecret).acknowledge({
+      id: "AwsSolutions-SMG4",
+      reason:
+        "Rotating the HS256 key would invalidate every access token already issued (they live as long as their session, up to SESSION_MAX_TTL_SECONDS); rotation needs a two-key verification window the service does not implement yet. Rotate by hand as described in docs/deploy.md.",
+    });
+
+    const environment: Record<string, string> = {
+      TABLE_NAME: this.table.tableName,
+      JWT_SECRET_ARN: jwtSecret.secretArn,
+      ...(settings.jwksUrl && { JWKS_URL: settings.jwksUrl }),
+      ...(settings.jwtIssuer && { JWT_ISSUER: settings.jwtIssuer }),
+      ...(settings.jwtAudience && { JWT_AUDIENCE: settings.jwtAudience }),
+    };
+
+    this.api = new HttpApi(this, "Api", {
+      description: `Sessions API (${settings.stage})`,
+      createDefaultStage: false,
+      ...(settings.corsOrigins.length > 0 && {
+        corsPreflight: {
+          allowOrigins: [...settings.corsOrigins],
+          allowMethods: [
+            CorsHttpMethod.GET,
+            CorsHttpMethod.POST,
+            CorsHttpMethod.PATCH,
+            CorsHttpMethod.DELETE,
+          ],
+          allowHeaders: ["authorization", "content-type"],
+          exposeHeaders: ["link", "retry-after", "x-request-id"],
+          maxAge: Duration.hours(1),
+        },
+      }),
+    });
+    const accessLogs = new LogGroup(this, "AccessLogs", {
+      retention: settings.logRetention,
+      removalPolicy,
+    });
+    const stage = new HttpStage(this, "DefaultStage", {
+      httpApi: this.api,
+      stageName: "$default",
+      autoDeploy: true,
+      throttle: { rateLimit: settings.throttleRate, burstLimit: settings.throttleBurst },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.custom(JSON.stringify(accessLogFields)),
+      },
+    });
+
+    for (const route of routes as readonly Route[]) {
+      const fn = new EndpointFunction(this, route.id, {
+        entry: route.entry,
+        environment,
+        memoryMb: settings.memoryMb,
+        logRetention: settings.logRetention,
+        removalPolicy,
+      });
+      this.grantTableAccess(fn, route);
+      fn.addToRolePolicy(
+        new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [jwtSecret.secretArn] }),
+      );
+      const httpRoute = new HttpRoute(this, `${route.id}Route`, {
+        httpApi: this.api,
+        routeKey:
+          route.path === "$default"
+            ? HttpRouteKey.DEFAULT
+            : HttpRouteKey.with(route.path, HttpMethod[route.method as keyof typeof HttpMethod]),
+        integration: new HttpLambdaIntegration(`${route.id}Integration`, fn),
+      });
+      Validations.of(httpRoute).acknowledge({
+        id: "AwsSolutions-APIG4",
+        reason:
+          route.family === "ops"
+            ? "Public by design: /health and the $default route (404/405 in the family's shape, GET /sessions/) answer before any credential is needed; the $default handler authenticates admin requests itself."
+            : "Authorization is enforced in the handler: jose verifies the bearer JWT (or the registered session token) and a strongly consistent session read, with per-family 401/403 bodies that an API Gateway authorizer cannot produce.",
+      });
+      this.functions.set(route.id, fn);
+    }
+
+    new CfnOutput(this, "ApiUrl", { value: stage.url, description: "Base URL of the sessions API" });
+    new CfnOutput(this, "TableName", { value: this.table.tableName, description: "DynamoDB table" });
+    new CfnOutput(this, "JwtSecretArn", {
+      value: jwtSecret.secretArn,
+      description: "Secrets Manager secret holding the HS256 key (see docs/deploy.md for admin tokens)",
+    });
+  }
+
+  /** Exactly the route's declared access: its table actions on the table, Query on its indexes. */
+  private grantTableAccess(fn: EndpointFunction, route: Route): void {
+    if (route.access.table.length > 0) {
+      fn.addToRolePolicy(
+        new PolicyStatement({ actions: [...route.access.table], resources: [this.table.tableArn] }),
+      );
+    }
+    if (route.access.query.length > 0) {
+      fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: ["dynamodb:Query"],
+          resources: route.access.query.map(
+            (index) => `${this.table.tableArn}/index/${sessionTable.indexes[index].name}`,
+          ),
+        }),
+      );
+    }
+  }
+}
+
+/** One JSON line per request: who answered, how, and how fast; never a header or a body. */
+const accessLogFields = {
+  requestId: "$context.requestId",
+  time: "$context.requestTime",
+  method: "$context.httpMethod",
+  path: "$context.path",
+  routeKey: "$context.routeKey",
+  status: "$context.status",
+  responseLength: "$context.responseLength",
+  latencyMs: "$context.responseLatency",
+  integrationLatencyMs: "$context.integrationLatency",
+  integrationStatus: "$context.integrationStatus",
+  integrationError: "$context.integrationErrorMessage",
+  error: "$context.error.message",
+};
