@@ -1,0 +1,359 @@
+import {
+  BatchWriteItemCommand,
+  DeleteItemCommand,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import type { RouteId } from "../../lib/routes.ts";
+import { FEED } from "../../lib/table.ts";
+import {
+  type Bench,
+  type Call,
+  eventFor,
+  expectStatus,
+  lambdaContext,
+  routeById,
+  type Service,
+  TABLE_NAME,
+  withoutRequestLogs,
+} from "../context.ts";
+import { adminToken, newId, openSessions, rawSessionItem, type Session } from "../fixtures.ts";
+import { ms, type PhaseOutcome, verdict } from "../report.ts";
+import { type Summary, summarize } from "../stats.ts";
+
+// Phase 3: each route's handler invoked in-process and warm, and, alternating with it, the DynamoDB
+// commands that route sends, issued directly with the store's own client (no middy, no auth, no
+// DocumentClient marshalling). The difference is what the function's code adds to a request.
+
+const TARGET_MS = 0.25;
+const WARMUP = 50;
+
+interface Scenario {
+  id: RouteId;
+  status: number;
+  /** The raw commands, as issued; absent when the route does not touch the table. */
+  commands?: string;
+  call(i: number): Call;
+  raw?(i: number): Promise<unknown>;
+}
+
+const now = () => new Date().toISOString();
+const S = (value: string) => ({ S: value });
+
+async function scenarios(service: Service, total: number, log: (line: string) => void): Promise<Scenario[]> {
+  const { client, auth } = service;
+  const admin = await adminToken();
+  log(`overhead: opening fixture sessions (${12 * total + 12} sessions)`);
+  const reader = "ovh-reader";
+  const readerSessions = await openSessions(service, reader, 12);
+  const readerToken = await auth.issueAccessToken(readerSessions.at(-1)!);
+  const readerSid = readerSessions.at(-1)!.id;
+
+  const pairs = async (userId: string) => {
+    const all = await openSessions(service, userId, 2 * total + 1);
+    const owner = all.pop()!;
+    return {
+      owner,
+      token: await auth.issueAccessToken(owner),
+      handler: all.slice(0, total),
+      raw: all.slice(total),
+    };
+  };
+  const adminDeletes = await pairs("ovh-admin-del");
+  const userDeletes = await pairs("ovh-user-del");
+  const deactivations = await pairs("ovh-deact");
+  const deleteAllUsers: { token: string; sid: string; userId: string }[][] = [[], []];
+  for (const side of [0, 1] as const) {
+    for (let i = 0; i < total; i++) {
+      const userId = `ovh-all-${side}-${i}`;
+      const sessions = await openSessions(service, userId, 3);
+      deleteAllUsers[side]!.push({
+        userId,
+        sid: sessions[2]!.id,
+        token: await auth.issueAccessToken(sessions[2]!),
+      });
+    }
+  }
+
+  const get = (id: string) =>
+    client.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { id: S(id) }, ConsistentRead: true }));
+  const put = (userId: string) =>
+    client.send(
+      new PutItemCommand({
+        TableName: TABLE_NAME,
+        Item: rawSessionItem(newId(), userId),
+        ConditionExpression: "attribute_not_exists(#id)",
+        ExpressionAttributeNames: { "#id": "id" },
+      }),
+    );
+  const page = (index: "byUser" | "byCreated", key: string, pk: string, limit: number) =>
+    client.send(
+      new QueryCommand({
+        TableName: TABLE_NAME,
+        IndexName: index,
+        KeyConditionExpression: "#pk = :pk",
+        FilterExpression: "#expiresAt > :now",
+        ScanIndexForward: false,
+        Limit: limit,
+        ExpressionAttributeNames: { "#pk": key, "#expiresAt": "expiresAt" },
+        ExpressionAttributeValues: { ":pk": S(pk), ":now": S(now()) },
+      }),
+    );
+  const ownerCondition = (owner: string | undefined) => ({
+    ConditionExpression: `attribute_exists(#userId) AND #expiresAt > :now${owner ? " AND #userId = :owner" : ""}`,
+    ExpressionAttributeNames: { "#userId": "userId", "#expiresAt": "expiresAt" },
+    ExpressionAttributeValues: { ":now": S(now()), ...(owner ? { ":owner": S(owner) } : {}) },
+  });
+  const remove = (s: Session, owner?: string) =>
+    client.send(
+      new DeleteItemCommand({
+        TableName: TABLE_NAME,
+        Key: { id: S(s.id) },
+        ReturnValues: "ALL_OLD",
+        ...ownerCondition(owner),
+      }),
+    );
+
+  return [
+    { id: "Health", status: 200, call: () => ({}) },
+    { id: "Fallback", status: 404, call: () => ({ path: "/no-such-route" }) },
+    {
+      id: "AdminCreateSession",
+      status: 201,
+      commands: "PutItem",
+      call: () => ({ token: admin, body: { userId: "ovh-creator" } }),
+      raw: () => put("ovh-creator"),
+    },
+    {
+      id: "AdminCreateUserSession",
+      status: 201,
+      commands: "PutItem",
+      call: () => ({ token: admin, params: { user_id: "ovh-creator" }, body: {} }),
+      raw: () => put("ovh-creator"),
+    },
+    {
+      id: "AdminListSessions",
+      status: 200,
+      commands: "Query byCreated (Limit 11)",
+      call: () => ({ token: admin }),
+      raw: () => page("byCreated", "feed", FEED, 11),
+    },
+    {
+      id: "AdminGetSession",
+      status: 200,
+      commands: "GetItem",
+      call: () => ({ token: admin, params: { id: readerSessions[3]!.id } }),
+      raw: () => get(readerSessions[3]!.id),
+    },
+    {
+      id: "AdminDeleteSession",
+      status: 200,
+      commands: "DeleteItem",
+      call: (i) => ({ token: admin, params: { id: adminDeletes.handler[i]!.id } }),
+      raw: (i) => remove(adminDeletes.raw[i]!),
+    },
+    {
+      id: "AdminListUserSessions",
+      status: 200,
+      commands: "Query byUser (Limit 11)",
+      call: () => ({ token: admin, params: { user_id: reader } }),
+      raw: () => page("byUser", "userId", reader, 11),
+    },
+    {
+      id: "AdminLastUserSession",
+      status: 200,
+      commands: "Query byUser (Limit 2)",
+      call: () => ({ token: admin, params: { user_id: reader } }),
+      raw: () => page("byUser", "userId", reader, 2),
+    },
+    {
+      id: "UserListSessions",
+      status: 200,
+      commands: "GetItem (sid), Query byUser",
+      call: () => ({ token: readerToken }),
+      raw: async () => {
+        await get(readerSid);
+        await client.send(
+          new QueryCommand({
+            TableName: TABLE_NAME,
+            IndexName: "byUser",
+            KeyConditionExpression: "#userId = :pk",
+            ScanIndexForward: false,
+            FilterExpression: "#expiresAt > :now AND #isActive = :true",
+            ExpressionAttributeNames: {
+              "#userId": "userId",
+              "#expiresAt": "expiresAt",
+              "#isActive": "isActive",
+            },
+            ExpressionAttributeValues: { ":pk": S(reader), ":now": S(now()), ":true": { BOOL: true } },
+          }),
+        );
+      },
+    },
+    {
+      id: "UserDeleteAllSessions",
+      status: 200,
+      commands: "GetItem (sid), Query byUser, BatchWriteItem (3)",
+      call: (i) => ({ token: deleteAllUsers[0]![i]!.token }),
+      raw: async (i) => {
+        const user = deleteAllUsers[1]![i]!;
+        await get(user.sid);
+        const { Items = [] } = await client.send(
+          new QueryCommand({
+            TableName: TABLE_NAME,
+            IndexName: "byUser",
+            KeyConditionExpression: "#userId = :pk",
+            ProjectionExpression: "#id, #tokenDigest",
+            ExpressionAttributeNames: { "#userId": "userId", "#id": "id", "#tokenDigest": "tokenDigest" },
+            ExpressionAttributeValues: { ":pk": S(user.userId) },
+          }),
+        );
+        await client.send(
+          new BatchWriteItemCommand({
+            RequestItems: {
+              [TABLE_NAME]: Items.map((item) => ({ DeleteRequest: { Key: { id: item.id! } } })),
+            },
+          }),
+        );
+      },
+    },
+    {
+      id: "UserDeleteSession",
+      status: 200,
+      commands: "GetItem (sid), DeleteItem",
+      call: (i) => ({ token: userDeletes.token, params: { id: userDeletes.handler[i]!.id } }),
+      raw: async (i) => {
+        await get(userDeletes.owner.id);
+        await remove(userDeletes.raw[i]!, userDeletes.owner.userId);
+      },
+    },
+    {
+      id: "UserDeactivateSession",
+      status: 200,
+      commands: "GetItem (sid), UpdateItem",
+      call: (i) => ({ token: deactivations.token, params: { id: deactivations.handler[i]!.id } }),
+      raw: async (i) => {
+        await get(deactivations.owner.id);
+        const condition = ownerCondition(deactivations.owner.userId);
+        await client.send(
+          new UpdateItemCommand({
+            TableName: TABLE_NAME,
+            Key: { id: S(deactivations.raw[i]!.id) },
+            ConditionExpression: condition.ConditionExpression,
+            UpdateExpression:
+              "SET #isActive = :false, #deactivatedAt = if_not_exists(#deactivatedAt, :now), #updatedAt = if_not_exists(#deactivatedAt, :now)",
+            ExpressionAttributeNames: {
+              ...condition.ExpressionAttributeNames,
+              "#isActive": "isActive",
+              "#deactivatedAt": "deactivatedAt",
+              "#updatedAt": "updatedAt",
+            },
+            ExpressionAttributeValues: { ...condition.ExpressionAttributeValues, ":false": { BOOL: false } },
+          }),
+        );
+      },
+    },
+  ];
+}
+
+export interface OverheadFigure {
+  id: RouteId;
+  commands: string;
+  handler: Summary;
+  raw: Summary | null;
+  deltaP50: number;
+  deltaP99: number;
+}
+
+export async function overheadPhase(bench: Bench): Promise<PhaseOutcome> {
+  const service = await bench.services();
+  await service.resetTable();
+  const iterations = bench.options.iterations;
+  const total = WARMUP + iterations;
+  const list = await scenarios(service, total, (line) => bench.log(line));
+  const figures: OverheadFigure[] = [];
+  await withoutRequestLogs(async () => {
+    for (const scenario of list) {
+      bench.log(
+        `overhead: ${scenario.id} (${iterations} handler calls and ${scenario.raw ? iterations : 0} raw, after ${WARMUP} warm-up)`,
+      );
+      const route = routeById(scenario.id);
+      const handler = await service.handler(scenario.id);
+      const handlerTimes: number[] = [];
+      const rawTimes: number[] = [];
+      const invoke = async (i: number) => {
+        const event = eventFor(route, scenario.call(i));
+        const context = lambdaContext(route);
+        const start = performance.now();
+        const result = await handler(event, context);
+        const elapsed = performance.now() - start;
+        expectStatus(result, scenario.status, scenario.id);
+        if (i >= WARMUP) handlerTimes.push(elapsed);
+      };
+      const raw = async (i: number) => {
+        if (!scenario.raw) return;
+        const start = performance.now();
+        await scenario.raw(i);
+        if (i >= WARMUP) rawTimes.push(performance.now() - start);
+      };
+      for (let i = 0; i < total; i++) {
+        if (i % 2 === 0) {
+          await invoke(i);
+          await raw(i);
+        } else {
+          await raw(i);
+          await invoke(i);
+        }
+      }
+      const h = summarize(handlerTimes);
+      const r = scenario.raw ? summarize(rawTimes) : null;
+      figures.push({
+        id: scenario.id,
+        commands: scenario.commands ?? "none",
+        handler: h,
+        raw: r,
+        deltaP50: h.p50 - (r?.p50 ?? 0),
+        deltaP99: h.p99 - (r?.p99 ?? 0),
+      });
+    }
+  });
+  const overall = figures.filter((f) => f.raw);
+  const worst = overall.reduce((a, b) => (b.deltaP50 > a.deltaP50 ? b : a));
+  return {
+    report: {
+      title: "3. Per-request overhead (handler in-process, warm, vs the raw DynamoDB commands)",
+      table: {
+        headers: [
+          "route",
+          "raw commands",
+          "handler p50 ms",
+          "handler p99 ms",
+          "raw p50 ms",
+          "raw p99 ms",
+          "Δ p50 ms",
+          "Δ p99 ms",
+          "Δ p50 ≤ 0.25 ms",
+        ],
+        rows: figures.map((f) => [
+          f.id,
+          f.commands,
+          ms(f.handler.p50),
+          ms(f.handler.p99),
+          f.raw ? ms(f.raw.p50) : "—",
+          f.raw ? ms(f.raw.p99) : "—",
+          ms(f.deltaP50),
+          ms(f.deltaP99),
+          verdict(f.deltaP50 <= TARGET_MS),
+        ]),
+      },
+      notes: [
+        `${iterations} calls per side per route, alternating handler and raw, after ${WARMUP} warm-up calls of each; DynamoDB Local in memory`,
+        `largest Δ p50 among routes that touch the table: ${worst.id}, ${ms(worst.deltaP50)} ms`,
+        "user routes authenticate with a sid-bound access token, so their raw side includes the sid GetItem; admin tokens carry no sid",
+      ],
+    },
+    data: { iterations, warmup: WARMUP, targetMs: TARGET_MS, routes: figures },
+  };
+}
