@@ -18,11 +18,11 @@ export const cu = (value: number) => (Number.isFinite(value) ? String(Math.round
 export const verdict = (met: boolean) => (met ? "met" : "missed");
 
 export function markdownTable(table: Table): string {
-  const escape = (cell: string | number) => String(cell).replaceAll("|", "\\|");
+  const cell = (value: string | number) => String(value).replaceAll("|", "\\|");
   const lines = [
-    `| ${table.headers.map(escape).join(" | ")} |`,
+    `| ${table.headers.map(cell).join(" | ")} |`,
     `| ${table.headers.map(() => "---").join(" | ")} |`,
-    ...table.rows.map((row) => `| ${row.map(escape).join(" | ")} |`),
+    ...table.rows.map((row) => `| ${row.map(cell).join(" | ")} |`),
   ];
   return lines.join("\n");
 }
