@@ -1,0 +1,49 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { afterAll, describe, expect, it } from "vitest";
+import { bundleRoute } from "../../lib/bundle.ts";
+import { type Route, routes } from "../../lib/routes.ts";
+
+// Every function, bundled as the stack bundles it (tests/infra/synth.test.ts proves the two are the
+// same bytes), must stay under the budget: cold start time grows with the code Node has to parse.
+const BUDGET_BYTES = 256 * 1024;
+
+const outdir = mkdtempSync(join(tmpdir(), "sessions-budget-"));
+afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+describe("bundle budget", () => {
+  it(`keeps every function under ${BUDGET_BYTES / 1024} KiB minified`, async () => {
+    const rows: string[] = [];
+    const over: string[] = [];
+    for (const route of routes as readonly Route[]) {
+      const built = await bundleRoute(route, outdir);
+      const gzip = gzipSync(readFileSync(built.file)).length;
+      rows.push(`| ${route.id} | ${(built.bytes / 1024).toFixed(1)} | ${(gzip / 1024).toFixed(1)} |`);
+      if (built.bytes > BUDGET_BYTES) over.push(`${route.id}: ${built.bytes} bytes`);
+    }
+    // The table docs/deploy.md records.
+    console.log(["| function | minified KiB | gzip KiB |", "|---|---:|---:|", ...rows].join("\n"));
+    expect(over).toEqual([]);
+  });
+
+  it("leaves out what a Lambda function never runs: the credential chain, event streams, the Secrets Manager client", async () => {
+    const built = await bundleRoute({ id: "Probe", entry: "functions/admin-create-session.ts" }, outdir);
+    const code = readFileSync(built.file, "utf8");
+    for (const marker of [
+      "sso-oidc", // the SSO token refresh client
+      "AssumeRoleWithWebIdentity", // the STS client
+      "AWS_CONTAINER_CREDENTIALS_FULL_URI", // the container credential provider
+      "credential_process", // INI profiles
+      "HeaderMarshaller", // the event-stream codec
+      "ResourceExistsException", // a Secrets Manager client error class
+    ]) {
+      expect(code.includes(marker), marker).toBe(false);
+    }
+    // The replacements are in: credentials from the environment, one signed Secrets Manager call.
+    expect(code).toContain("AWS_SESSION_TOKEN");
+    expect(code).toContain("secretsmanager.GetSecretValue");
+    expect(code).toContain("Event streams are not bundled");
+  });
+});

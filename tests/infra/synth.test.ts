@@ -1,0 +1,71 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleRoute, projectRoot } from "../../lib/bundle.ts";
+import { type Route, routes } from "../../lib/routes.ts";
+
+// The real thing: the pinned CLI runs bin/app.ts (cdk.json), bundles every function with esbuild and
+// runs cdk-nag, all without an AWS account or network.
+
+const allRoutes = routes as readonly Route[];
+const work = mkdtempSync(join(tmpdir(), "sessions-synth-"));
+const outdir = join(work, "cdk.out");
+let result: ReturnType<typeof spawnSync>;
+let template: { Resources: Record<string, { Type: string; Properties: any; Metadata?: any }> };
+
+beforeAll(() => {
+  result = spawnSync(
+    join(projectRoot, "node_modules/.bin/cdk"),
+    ["synth", "-q", "--no-notices", "--output", outdir, "-c", "stage=dev"],
+    {
+      cwd: projectRoot,
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        CDK_DISABLE_VERSION_CHECK: "1",
+        CDK_DISABLE_CLI_TELEMETRY: "true",
+        // No credentials: synthesis must not need an account.
+        AWS_PROFILE: "",
+        AWS_ACCESS_KEY_ID: "",
+        AWS_SECRET_ACCESS_KEY: "",
+      },
+    },
+  );
+  if (result.status === 0) {
+    template = JSON.parse(readFileSync(join(outdir, "Sessions-dev.template.json"), "utf8"));
+  }
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe("npx cdk synth", () => {
+  it("succeeds offline, cdk-nag included", () => {
+    expect(result.status, `${result.stderr}`).toBe(0);
+  });
+
+  it("prints a template whose routes are the route table's", () => {
+    const keys = Object.values(template.Resources)
+      .filter((r) => r.Type === "AWS::ApiGatewayV2::Route")
+      .map((r) => r.Properties.RouteKey as string);
+    expect(keys.sort()).toEqual(
+      allRoutes.map((r) => (r.path === "$default" ? "$default" : `${r.method} ${r.path}`)).sort(),
+    );
+  });
+
+  it("uploads, for every function, byte for byte the bundle lib/bundle.ts builds", async () => {
+    const functions = Object.entries(template.Resources).filter(
+      ([, r]) => r.Type === "AWS::Lambda::Function",
+    );
+    expect(functions).toHaveLength(allRoutes.length);
+    const ours = join(work, "ours");
+    for (const route of allRoutes) {
+      const [, fn] =
+        functions.find(([, r]) => r.Metadata["aws:cdk:path"] === `Sessions-dev/${route.id}/Resource`) ?? [];
+      expect(fn, route.id).toBeDefined();
+      const staged = readFileSync(join(outdir, fn?.Metadata["aws:asset:path"], "index.mjs"));
+      const built = readFileSync((await bundleRoute(route, ours)).file);
+      expect(staged.equals(built), `${route.id}: stack bundle differs from lib/bundle.ts`).toBe(true);
+    }
+  });
+});
