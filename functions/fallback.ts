@@ -9,7 +9,8 @@ import { publicRoute } from "./shared/http.ts";
 // family's own 404 or 405 instead of API Gateway's plain body.
 const unmatched = publicRoute().handler(async (event) => {
   const path = event.rawPath;
-  const allow = allowedMethods(path === "/sessions/" ? "/sessions" : path);
+  // `/sessions/` serves only seed 3's list: `POST /sessions/` is not a create, so Allow names GET alone.
+  const allow = path === "/sessions/" ? ["GET"] : allowedMethods(path);
   if (allow.length > 0) throw methodNotAllowed(allow);
   throw notFound(
     familyOf(path) === "ops"
