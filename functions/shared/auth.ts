@@ -144,6 +144,8 @@ export async function issueAccessToken(session: Session, now = new Date()): Prom
 
 class KeysUnavailable extends Error {}
 
+const JWKS_COOLDOWN_MS = 30_000;
+
 /**
  * One remote key set per cold start. jose caches it, refetches on an unknown `kid` at most once per
  * cooldown, and refetches when the cache ages out; if that refetch fails, the keys already fetched
@@ -154,19 +156,27 @@ const jwks: JWTVerifyGetKey | undefined = config.jwksUrl ? remoteKeys(new URL(co
 function remoteKeys(url: URL): JWTVerifyGetKey {
   const remote = createRemoteJWKSet(url, {
     timeoutDuration: 2_000,
-    cooldownDuration: 30_000,
+    cooldownDuration: JWKS_COOLDOWN_MS,
     cacheMaxAge: 600_000,
   });
+  // jose starts a cooldown only when a fetch succeeds: while the provider fails, every unknown `kid`
+  // (or every request once the cache has aged out) would fetch again. After a failed fetch, the keys
+  // already held answer alone until a cooldown has passed.
+  let failedAt = Number.NEGATIVE_INFINITY;
+  let held: JWTVerifyGetKey | undefined;
   return async (header, token) => {
+    if (held && Date.now() - failedAt < JWKS_COOLDOWN_MS) return held(header, token);
     try {
       return await remote(header, token);
     } catch (error) {
       if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys)
         throw error;
       if (error instanceof errors.JOSEError && !isFetchFailure(error)) throw error;
-      const cached = remote.jwks();
-      if (cached) return createLocalJWKSet(cached)(header, token);
-      throw new KeysUnavailable("JWKS could not be fetched", { cause: error });
+      const keys = remote.jwks();
+      if (!keys) throw new KeysUnavailable("JWKS could not be fetched", { cause: error });
+      failedAt = Date.now();
+      held = createLocalJWKSet(keys);
+      return held(header, token);
     }
   };
 }

@@ -77,9 +77,7 @@ export async function providerToken(
   options: { kid?: string; expiresIn?: number } = {},
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT(claims)
+  return new SignJWT({ iat: now, exp: now + (options.expiresIn ?? 600), ...claims })
     .setProtectedHeader({ alg: key.alg, kid: options.kid ?? key.kid, typ: "JWT" })
-    .setIssuedAt(now)
-    .setExpirationTime(now + (options.expiresIn ?? 600))
     .sign(key.privateKey);
 }
