@@ -110,7 +110,7 @@ describe("create body", () => {
 });
 
 describe("pages and cursors", () => {
-  const event = (query: Record<string, string>) => ({ queryStringParameters: query });
+  const event = (query: Record<string, string | undefined>) => ({ queryStringParameters: query });
 
   it("defaults to limit 10 offset 0 and bounds both", async () => {
     expect(await pageParams(event({}), "all")).toEqual({ limit: 10, offset: 0 });
