@@ -57,7 +57,10 @@ function stack(family: Family | undefined, audience: Audience | undefined, optio
     },
   }).use(responder(family));
   if (audience) handler.use(authenticator(audience));
-  if (options.body) handler.use(bodyLimit()).use(optionalJsonBody());
+  // The size limit holds on every authenticated route, body-less ones included (they ignore a small
+  // body); only routes that take a body parse it.
+  if (audience) handler.use(bodyLimit());
+  if (options.body) handler.use(optionalJsonBody());
   return handler;
 }
 
