@@ -147,6 +147,49 @@ describe("order of checks: route, then auth, then size, then content type, then 
     expect(await adminListOf(u)).toEqual([]);
   });
 
+  it("answers 413 to an oversized body on routes that take none, in the family's shape, changing nothing", async () => {
+    const u = user("order-bodyless");
+    const session = await createFor(u);
+    const userAuth = await userToken(u);
+    const admin = await admin$();
+    const payloadTooLarge = { detail: "Request body must be at most 16384 bytes", code: "PAYLOAD_TOO_LARGE" };
+    for (const [method, path, token] of [
+      ["DELETE", `/sessions/${session.id}`, admin],
+      ["DELETE", "/api/sessions", userAuth],
+      ["DELETE", `/api/sessions/${session.id}`, userAuth],
+      ["PATCH", `/api/sessions/${session.id}/deactivate`, userAuth],
+    ] as const) {
+      const response = await call(path, {
+        method,
+        token,
+        rawBody: oversized,
+        headers: { "content-type": "application/json" },
+      });
+      expect(response.status, `${method} ${path}`).toBe(413);
+      expect(response.body).toEqual(
+        path.startsWith("/api/")
+          ? {
+              success: false,
+              message: "Payload too large",
+              error: { code: "PAYLOAD_TOO_LARGE", details: "Request body must be at most 16384 bytes" },
+              timestamp: expect.any(String),
+              requestId: expect.any(String),
+            }
+          : payloadTooLarge,
+      );
+    }
+    const [after] = await adminListOf(u);
+    expect(after).toMatchObject({ id: session.id, is_active: true });
+    // A small body on a route that takes none is ignored.
+    const small = await call(`/api/sessions/${session.id}/deactivate`, {
+      method: "PATCH",
+      token: userAuth,
+      rawBody: "not json",
+      headers: { "content-type": "text/plain" },
+    });
+    expect(small.status).toBe(200);
+  });
+
   it("answers 400 for a malformed id before looking it up", async () => {
     const token = await admin$();
     const response = await call(`/sessions/${"x".repeat(129)}`, { token });
