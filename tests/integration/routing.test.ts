@@ -97,7 +97,7 @@ describe("order of checks: route, then auth, then size, then content type, then 
     for (const [method, path] of [
       ["POST", "/sessions"],
       ["POST", `/sessions/user/${u}`],
-    ]) {
+    ] as const) {
       const anonymous = await call(path, {
         method,
         rawBody: oversized,
@@ -114,7 +114,7 @@ describe("order of checks: route, then auth, then size, then content type, then 
     for (const [method, path] of [
       ["DELETE", "/api/sessions/bad!id"],
       ["PATCH", "/api/sessions/bad!id/deactivate"],
-    ]) {
+    ] as const) {
       expect((await call(path, { method })).status, path).toBe(401);
     }
     expect(await adminListOf(u)).toEqual([]);
