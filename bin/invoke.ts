@@ -34,7 +34,13 @@ if (!endpoint) {
   process.exit(2);
 }
 
-const route = findRoute(routeId);
+let route: ReturnType<typeof findRoute>;
+try {
+  route = findRoute(routeId);
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(2);
+}
 const eventFile = resolve(eventArg ?? sampleEventPath(route.id));
 if (!existsSync(eventFile)) {
   console.error(`No event file ${eventFile}\n${usage}`);

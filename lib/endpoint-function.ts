@@ -19,7 +19,7 @@ export interface EndpointFunctionProps {
   readonly removalPolicy: RemovalPolicy;
 }
 
-/** Lambda's own log lines and Powertools read these; none of them may carry a credential. */
+/** What every function gets; the caller's environment is merged over it. */
 const defaultEnvironment = {
   // Never log whole events: they carry the Authorization header.
   POWERTOOLS_LOGGER_LOG_EVENT: "false",
@@ -32,8 +32,6 @@ const defaultEnvironment = {
  * grants the route's table access.
  */
 export class EndpointFunction extends NodejsFunction {
-  readonly logGroupRef: LogGroup;
-
   constructor(scope: Construct, id: string, props: EndpointFunctionProps) {
     // An explicit log group (not `logRetention`, which deploys an extra Lambda function to set it) and
     // an explicit role (the default one carries AWSLambdaBasicExecutionRole, which may write to every
@@ -80,6 +78,5 @@ export class EndpointFunction extends NodejsFunction {
         },
       },
     });
-    this.logGroupRef = logGroup;
   }
 }
