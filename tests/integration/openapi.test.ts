@@ -85,6 +85,18 @@ describe("openapi.yaml", () => {
     expect(spec["x-unmatched-requests"].operationId).toBe("Fallback");
   });
 
+  it("gives every response a description and every operation a unique operationId", () => {
+    for (const { where, status, response } of allResponses()) {
+      expect(response.description, `${where} ${status}`).toBeTypeOf("string");
+    }
+    const ids = operations().map(({ operation }) => operation.operationId);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const parameter of Object.values<any>(spec.components.parameters)) {
+      if (parameter.in === "path") expect(parameter.required, parameter.name).toBe(true);
+      expect(parameter.schema, parameter.name).toBeDefined();
+    }
+  });
+
   it("gives every operation the security of its family", () => {
     for (const route of routes) {
       if (route.path === "$default") continue;
