@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, inject, it } from "vitest";
-import { adminToken, api, signToken, uniqueUser, userToken } from "../support/api.ts";
+import { type ApiResponse, adminToken, api, signToken, uniqueUser, userToken } from "../support/api.ts";
 import { sleep } from "./local-stack.ts";
 
 // The runner's whole output (every log line written by the shared test runner so far, this test's own
@@ -14,7 +14,7 @@ describe("secrets stay out of the logs", () => {
   it("exercises every route with every kind of credential, then finds none of them in the log", async () => {
     const secrets: string[] = [inject("jwtSecret")];
     const requestIds: string[] = [];
-    const track = async (reply: Promise<Awaited<ReturnType<typeof api>>>) => {
+    const track = async (reply: Promise<ApiResponse>) => {
       const r = await reply;
       const id = r.headers.get("x-request-id");
       if (id) requestIds.push(id);

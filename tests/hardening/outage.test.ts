@@ -1,0 +1,173 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type DynamoDbLocal,
+  ensureTable,
+  freePort,
+  localClient,
+  startDynamoDbLocal,
+} from "../../lib/dynamodb-local.ts";
+import { functionDefaults } from "../../lib/routes.ts";
+import { sessionTable } from "../../lib/table.ts";
+import { signToken } from "../support/api.ts";
+import { call, type Runner, sleep, startRunner } from "./local-stack.ts";
+
+// DynamoDB Local killed (SIGKILL) under a steady stream of requests, then started again on the same
+// data and port. The API process is never restarted.
+
+const TABLE = "sessions-outage";
+const SECRET = "outage-secret-outage-secret-outage-secret-01";
+const USERS = ["outage-a", "outage-b", "outage-c"].map(
+  (u) => `${u}-${process.pid}-${Date.now().toString(36)}`,
+);
+
+let dataDir: string;
+let port: number;
+let dynamo: DynamoDbLocal | undefined;
+let runner: Runner | undefined;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "sessions-outage-"));
+  port = await freePort();
+  dynamo = await startDynamoDbLocal({ dataDir, port });
+  const client = localClient(dynamo.endpoint);
+  await ensureTable(client, TABLE);
+  client.destroy();
+  runner = await startRunner({ DYNAMODB_ENDPOINT: dynamo.endpoint, TABLE_NAME: TABLE, JWT_SECRET: SECRET });
+}, 120_000);
+
+afterAll(async () => {
+  await runner?.stop();
+  await dynamo?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+interface Outcome {
+  phase: "before" | "outage" | "recovering";
+  kind: "create" | "read" | "list";
+  status: number;
+  ms: number;
+  at: number;
+  retryAfter: string | null;
+  body: any;
+}
+
+describe("DynamoDB outage", () => {
+  it("answers 503 within the budget while the store is down and loses no acknowledged session", async () => {
+    const api = runner as Runner;
+    const admin = await signToken({ sub: "outage-admin", scope: "sessions:admin" }, { secret: SECRET });
+    const userTokens = await Promise.all(USERS.map((sub) => signToken({ sub }, { secret: SECRET })));
+    const acknowledged: { id: string; user: string }[] = [];
+    const outcomes: Outcome[] = [];
+    let phase: Outcome["phase"] = "before";
+    let running = true;
+
+    const worker = async (w: number) => {
+      for (let n = 0; running; n++) {
+        const user = USERS[(w + n) % USERS.length] as string;
+        const known = acknowledged.at(-1 - (n % 5));
+        let kind = (["create", "read", "list"] as const)[n % 3] as Outcome["kind"];
+        if (kind === "read" && !known) kind = "list";
+        const at = Date.now();
+        const startedIn = phase;
+        const r =
+          kind === "create"
+            ? await call(api.url, `/sessions/user/${user}`, { method: "POST", token: admin })
+            : kind === "read" && known
+              ? await call(api.url, `/sessions/${known.id}`, { token: admin })
+              : await call(api.url, "/api/sessions", { token: userTokens[USERS.indexOf(user)] as string });
+        if (kind === "create" && r.status === 201) acknowledged.push({ id: r.body.id, user });
+        outcomes.push({
+          phase: startedIn,
+          kind,
+          status: r.status,
+          ms: r.ms,
+          at,
+          retryAfter: r.headers.get("retry-after"),
+          body: r.body,
+        });
+        await sleep(15);
+      }
+    };
+    const workers = [0, 1, 2, 3].map(worker);
+    await sleep(2_000);
+
+    phase = "outage";
+    const killedAt = Date.now();
+    dynamo?.process.kill("SIGKILL");
+    await new Promise((resolve) => dynamo?.process.once("exit", resolve));
+    await sleep(4_000);
+
+    phase = "recovering";
+    const restartAt = Date.now();
+    dynamo = await startDynamoDbLocal({ dataDir, port });
+    const restoredAt = Date.now();
+    await sleep(4_000);
+    running = false;
+    await Promise.all(workers);
+
+    const budgetMs = functionDefaults.timeoutSeconds * 1000;
+    // Every answer is a success or a 503 in the family's shape, never a 500.
+    for (const o of outcomes) {
+      expect([200, 201, 503], JSON.stringify(o)).toContain(o.status);
+      if (o.status === 503) {
+        expect(o.retryAfter).toMatch(/^\d+$/);
+        expect(o.ms).toBeLessThan(budgetMs);
+        if (o.kind === "list")
+          expect(o.body).toMatchObject({ success: false, error: { code: "SERVICE_UNAVAILABLE" } });
+        else expect(o.body).toMatchObject({ detail: expect.any(String) });
+      }
+    }
+    const before = outcomes.filter((o) => o.at + o.ms < killedAt);
+    expect(before.length).toBeGreaterThan(20);
+    expect(before.filter((o) => o.status === 503).map((o) => o.kind)).toEqual([]);
+    const down = outcomes.filter((o) => o.at >= killedAt + 100 && o.at < restartAt);
+    expect(down.length).toBeGreaterThan(5);
+    expect(
+      down.filter((o) => o.status !== 503).map((o) => `${o.kind} ${o.status} ${o.at - killedAt}ms`),
+    ).toEqual([]);
+    // Once DynamoDB Local answers again, the same API process serves every request.
+    const recovered = outcomes.filter((o) => o.at >= restoredAt + 1_500);
+    expect(recovered.length).toBeGreaterThan(20);
+    expect(recovered.map((o) => o.status).filter((s) => s >= 500)).toEqual([]);
+    expect(acknowledged.some((a) => outcomes.find((o) => o.body?.id === a.id && o.at >= restoredAt))).toBe(
+      true,
+    );
+
+    // Count: every acknowledged session, before or after the outage, is on disk and readable.
+    const db = DynamoDBDocumentClient.from(localClient((dynamo as DynamoDbLocal).endpoint));
+    let stored = 0;
+    for (const user of USERS) {
+      const { Items = [] } = await db.send(
+        new QueryCommand({
+          TableName: TABLE,
+          IndexName: sessionTable.indexes.byUser.name,
+          KeyConditionExpression: "#u = :u",
+          ExpressionAttributeNames: { "#u": "userId" },
+          ExpressionAttributeValues: { ":u": user },
+        }),
+      );
+      const ids = new Set(Items.map((item) => item.id as string));
+      const mine = acknowledged.filter((a) => a.user === user);
+      for (const a of mine) expect(ids.has(a.id), `acknowledged session ${a.id} is lost`).toBe(true);
+      stored += ids.size;
+    }
+    expect(acknowledged.length).toBeGreaterThan(20);
+    // A create cut off by the kill may have been written without being acknowledged, never the reverse.
+    expect(stored).toBeGreaterThanOrEqual(acknowledged.length);
+    for (const a of acknowledged) {
+      const { Item } = await db.send(
+        new GetCommand({ TableName: TABLE, Key: { id: a.id }, ConsistentRead: true }),
+      );
+      expect(Item?.userId).toBe(a.user);
+    }
+    const sample = acknowledged.filter((_, i) => i % 5 === 0);
+    for (const a of sample) {
+      expect((await call(api.url, `/sessions/${a.id}`, { token: admin })).status).toBe(200);
+    }
+    db.destroy();
+  }, 90_000);
+});
