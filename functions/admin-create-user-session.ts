@@ -3,5 +3,7 @@ import { createInput, userIdParam } from "./shared/input.ts";
 import { openSession } from "./shared/sessions.ts";
 
 export const handler = adminRoute({ body: true }).handler(async (event) => {
-  return json(await openSession(createInput(event.body, userIdParam(event))), 201);
+  // One instant for the default expiry and created_at, so a default session lives exactly the TTL.
+  const now = new Date();
+  return json(await openSession(createInput(event.body, userIdParam(event), now), now), 201);
 });
