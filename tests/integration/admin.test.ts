@@ -253,6 +253,33 @@ describe("admin routes", () => {
     expect(all.find((s) => s.id === response.body.id)?.user).toEqual({ plan: "pro", id: userId });
   });
 
+  it("gives a session without expiresAt exactly the default lifetime of 24 hours", async () => {
+    const userId = user("lifetime");
+    const token = await admin$();
+    const created = await Promise.all([
+      ...Array.from({ length: 15 }, () => createFor(userId)),
+      ...Array.from({ length: 15 }, async () => {
+        const response = await call("/sessions", { method: "POST", token, body: { userId } });
+        expect(response.status).toBe(201);
+        return response.body;
+      }),
+    ]);
+    for (const session of created) {
+      expect(Date.parse(session.expires_at) - Date.parse(session.created_at), session.id).toBe(86_400_000);
+    }
+  });
+
+  it("accepts an expiry just inside the 30-day maximum", async () => {
+    const expiresAt = fromNow(2_592_000_000 - 10_000);
+    const response = await call("/sessions", {
+      method: "POST",
+      token: await admin$(),
+      body: { userId: user("max-ttl"), expiresAt },
+    });
+    expect(response.status).toBe(201);
+    expect(response.body.expires_at).toBe(expiresAt);
+  });
+
   it("accepts an empty body and a user id that needs percent-encoding", async () => {
     const userId = `${user("enc")}/é @x`;
     users.push(userId);
