@@ -1,6 +1,8 @@
+import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import type { RouteId } from "../../lib/routes.ts";
+import { FEED } from "../../lib/table.ts";
 import type { CapacityTotals } from "../capacity.ts";
-import { type Bench, type Call, type Service, withoutRequestLogs } from "../context.ts";
+import { type Bench, type Call, type Service, TABLE_NAME, withoutRequestLogs } from "../context.ts";
 import { adminToken, seedSessions } from "../fixtures.ts";
 import { cu, ms, type PhaseOutcome, ratio, verdict } from "../report.ts";
 import { type Summary, summarize } from "../stats.ts";
@@ -24,7 +26,10 @@ interface SizeFigures {
   users: number;
   seedSeconds: number;
   walk: { pages: number; sessions: number; seconds: number };
-  operations: Record<Operation, { latency: Summary; readCapacityPerPage: number; capacity: CapacityTotals }>;
+  operations: Record<
+    Operation,
+    { latency: Summary; raw: Summary; readCapacityPerPage: number; capacity: CapacityTotals }
+  >;
 }
 
 const cursorOf = (link: string | undefined) => {
@@ -63,8 +68,41 @@ async function measureSize(bench: Bench, service: Service, sessions: number): Pr
     }
     const walk = { pages, sessions: walked, seconds: (performance.now() - walkStart) / 1000 };
     const deepCursor = cursor as string;
+    const { decodeCursor } = await import("../../functions/shared/cursor.ts");
+    const deepKey = await decodeCursor("all", deepCursor);
+
+    // The same reads issued directly: how DynamoDB Local itself scales, apart from the service.
+    const S = (value: string) => ({ S: value });
+    const query = (index: string, key: string, pk: string, limit: number, start?: Record<string, string>) =>
+      service.client.send(
+        new QueryCommand({
+          TableName: TABLE_NAME,
+          IndexName: index,
+          KeyConditionExpression: "#pk = :pk",
+          FilterExpression: "#expiresAt > :now",
+          ScanIndexForward: false,
+          Limit: limit,
+          ExpressionAttributeNames: { "#pk": key, "#expiresAt": "expiresAt" },
+          ExpressionAttributeValues: { ":pk": S(pk), ":now": S(new Date().toISOString()) },
+          ExclusiveStartKey: start && Object.fromEntries(Object.entries(start).map(([k, v]) => [k, S(v)])),
+        }),
+      );
 
     const pick = <T>(list: readonly T[]) => list[Math.floor(Math.random() * list.length)] as T;
+    const raws: Record<Operation, () => Promise<unknown>> = {
+      get: () =>
+        service.client.send(
+          new GetItemCommand({
+            TableName: TABLE_NAME,
+            Key: { id: S(pick(seeded.ids)) },
+            ConsistentRead: true,
+          }),
+        ),
+      last: () => query("byUser", "userId", pick(seeded.users), 2),
+      "list-by-user": () => query("byUser", "userId", pick(seeded.users), 11),
+      "admin page (first)": () => query("byCreated", "feed", FEED, 11),
+      "admin page (deep)": () => query("byCreated", "feed", FEED, 11, deepKey),
+    };
     const calls: Record<Operation, () => [RouteId, Call]> = {
       get: () => ["AdminGetSession", { token: admin, params: { id: pick(seeded.ids) } }],
       last: () => ["AdminLastUserSession", { token: admin, params: { user_id: pick(seeded.users) } }],
@@ -82,12 +120,16 @@ async function measureSize(bench: Bench, service: Service, sessions: number): Pr
     const iterations = options.scaleIterations;
     bench.log(`scale: ${iterations} calls of each of ${OPERATIONS.length} operations, interleaved`);
     const times = new Map<Operation, number[]>(OPERATIONS.map((op) => [op, []]));
+    const rawTimes = new Map<Operation, number[]>(OPERATIONS.map((op) => [op, []]));
     for (let i = 0; i < WARMUP + iterations; i++) {
       for (const op of OPERATIONS) {
         const [id, call] = calls[op]();
-        const start = performance.now();
+        let start = performance.now();
         await invokeRoute(service, id, call, 200);
         if (i >= WARMUP) times.get(op)!.push(performance.now() - start);
+        start = performance.now();
+        await raws[op]();
+        if (i >= WARMUP) rawTimes.get(op)!.push(performance.now() - start);
       }
     }
     const operations = {} as SizeFigures["operations"];
@@ -102,6 +144,7 @@ async function measureSize(bench: Bench, service: Service, sessions: number): Pr
       }
       operations[op] = {
         latency: summarize(times.get(op)!),
+        raw: summarize(rawTimes.get(op)!),
         readCapacityPerPage: reads / CAPACITY_SAMPLES,
         capacity: last!,
       };
@@ -131,6 +174,7 @@ export async function scalePhase(bench: Bench): Promise<PhaseOutcome> {
       ms(l.latency.p99),
       ratio(r50),
       ratio(l.latency.p99 / s.latency.p99),
+      ratio(l.raw.p50 / s.raw.p50),
       cu(s.readCapacityPerPage),
       cu(l.readCapacityPerPage),
       verdict(r50 <= TARGET_RATIO && l.readCapacityPerPage <= s.readCapacityPerPage),
@@ -148,6 +192,7 @@ export async function scalePhase(bench: Bench): Promise<PhaseOutcome> {
           `${label(large.sessions)} p99 ms`,
           "ratio p50",
           "ratio p99",
+          "raw command ratio p50",
           `read CU/page ${label(small.sessions)}`,
           `read CU/page ${label(large.sessions)}`,
           "p50 ≤ 1.2x, CU equal",
@@ -156,6 +201,7 @@ export async function scalePhase(bench: Bench): Promise<PhaseOutcome> {
       },
       notes: [
         `${bench.options.sessionsPerUser} sessions per user in both tables; pages of 10; ${bench.options.scaleIterations} calls per operation and size, interleaved; order: small (warm-up, not compared), large, small`,
+        "raw command ratio: the same GetItem or Query issued directly with the store's client, alternating with the handler calls: the part of the growth that is DynamoDB Local's own",
         `seeding took ${small.seedSeconds.toFixed(1)} s and ${large.seedSeconds.toFixed(1)} s (${Math.round(large.sessions / large.seedSeconds)} sessions/s with BatchWriteItem); the deep page is ${label(large.walk.sessions)} sessions in, reached in ${large.walk.pages} pages of ${WALK_LIMIT} (${large.walk.seconds.toFixed(1)} s)`,
       ],
     },
