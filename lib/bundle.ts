@@ -12,6 +12,39 @@ export const RUNTIME_NODE_MAJOR = 24;
 /** Entry points and alias targets are relative to this folder, whoever starts the build. */
 export const projectRoot = join(import.meta.dirname, "..");
 
+/**
+ * Node builtins the bundled ES modules import. An `import` of a builtin makes Node build its ES module
+ * facade, which reads every export, lazy ones included: `node:http` alone then loads undici, and
+ * `node:crypto` WebCrypto. Aliased to one-line CommonJS modules (`process.getBuiltinModule`), esbuild
+ * reads only the exports used; cold init measured about 20 ms shorter (bench phase 2).
+ */
+const SHIMMED_BUILTINS = [
+  "console",
+  "crypto",
+  "fs",
+  "fs/promises",
+  "http",
+  "https",
+  "net",
+  "os",
+  "path",
+  "process",
+  "stream",
+  "timers",
+] as const;
+
+function builtinShims(): Record<string, string> {
+  return Object.fromEntries(
+    SHIMMED_BUILTINS.flatMap((name) => {
+      const shim = `./lib/shims/builtins/${name.replace("/", "-")}.cjs`;
+      return [
+        [name, shim],
+        [`node:${name}`, shim],
+      ];
+    }),
+  );
+}
+
 export const bundling = {
   format: "esm",
   platform: "node",
@@ -33,6 +66,7 @@ export const bundling = {
     "@aws-sdk/credential-provider-node": "./lib/shims/credential-provider-node.ts",
     "@smithy/core/event-streams": "./lib/shims/event-streams.ts",
     "mnemonist/lru-cache": "./lib/shims/lru-cache.ts",
+    ...builtinShims(),
   } as Record<string, string>,
   /** Some CommonJS dependencies call require(); ESM output needs it defined. */
   banner:

@@ -1,0 +1,2 @@
+// See lib/bundle.ts: a CommonJS view of node:path, so importing it does not build its ES module facade.
+module.exports = process.getBuiltinModule("node:path");
