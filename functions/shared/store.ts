@@ -182,7 +182,8 @@ export function listUserSessions(userId: string, page: PageRequest, now = new Da
 }
 
 export async function lastUserSession(userId: string, now = new Date()): Promise<Session | undefined> {
-  const { items } = await queryPage("byUser", userId, { limit: 1, offset: 0 }, now);
+  // No next-page probe: the newest live item is all this route reads.
+  const { items } = await queryPage("byUser", userId, { limit: 1, offset: 0 }, now, false);
   return items[0];
 }
 
@@ -323,9 +324,15 @@ async function batchDelete(ids: string[]): Promise<void> {
  * Newest first from one index partition. Reads `offset + limit + 1` live items (plus any expired
  * ones not yet swept): the extra item tells whether a next page exists.
  */
-async function queryPage(index: IndexName, partition: string, page: PageRequest, now: Date): Promise<Page> {
+async function queryPage(
+  index: IndexName,
+  partition: string,
+  page: PageRequest,
+  now: Date,
+  probeNext = true,
+): Promise<Page> {
   const definition = sessionTable.indexes[index];
-  const wanted = page.offset + page.limit + 1;
+  const wanted = page.offset + page.limit + (probeNext ? 1 : 0);
   const found: SessionItem[] = [];
   let startKey: Record<string, unknown> | undefined = page.startKey;
   do {

@@ -168,6 +168,15 @@ describe("reads", () => {
     expect(page.nextKey).toBeUndefined();
   });
 
+  it("reads only the newest live item for the last session", async () => {
+    ddb
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [], LastEvaluatedKey: { id: "expired" } })
+      .resolvesOnce({ Items: [item("b")], LastEvaluatedKey: { id: "b" } });
+    expect((await store.lastUserSession("alice", now))?.id).toBe("b");
+    expect(ddb.commandCalls(QueryCommand).map((c) => c.args[0].input.Limit)).toEqual([1, 1]);
+  });
+
   it("skips offset items", async () => {
     ddb.on(QueryCommand).resolves({ Items: ["a", "b", "c", "d"].map((id) => item(id)) });
     const page = await store.listSessions({ limit: 2, offset: 1 }, now);
