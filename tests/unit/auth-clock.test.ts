@@ -1,0 +1,59 @@
+import { DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
+import { mockClient } from "aws-sdk-client-mock";
+import { SignJWT } from "jose";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { authenticate, CLOCK_TOLERANCE_SECONDS, MAX_IAT_SKEW_SECONDS } from "../../functions/shared/auth.ts";
+
+// The exact edges of the clock checks, with the clock frozen on a whole second: `exp` and `nbf` get
+// CLOCK_TOLERANCE_SECONDS of skew, an `iat` more than MAX_IAT_SKEW_SECONDS ahead is refused.
+
+const NOW = 1_900_000_000;
+// A credential that fails as a JWT is looked up as a registered session token: none is registered.
+const ddb = mockClient(DynamoDBDocumentClient);
+const secret = new TextEncoder().encode(process.env.JWT_SECRET);
+
+const jwt = (claims: Record<string, unknown>) =>
+  new SignJWT({ sub: "clock-user", iat: NOW, exp: NOW + 600, ...claims })
+    .setProtectedHeader({ alg: "HS256" })
+    .sign(secret);
+
+async function outcome(claims: Record<string, unknown>): Promise<number> {
+  try {
+    await authenticate(`Bearer ${await jwt(claims)}`, "user");
+    return 200;
+  } catch (error) {
+    return (error as { status: number }).status;
+  }
+}
+
+beforeEach(() => {
+  ddb.on(GetCommand).resolves({});
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(NOW * 1000);
+});
+afterEach(() => {
+  vi.useRealTimers();
+  ddb.reset();
+});
+
+describe("clock tolerance edges", () => {
+  it("uses 30 s of tolerance and a 60 s iat skew", () => {
+    expect(CLOCK_TOLERANCE_SECONDS).toBe(30);
+    expect(MAX_IAT_SKEW_SECONDS).toBe(60);
+  });
+
+  it.each([
+    ["exp just inside the tolerance", { exp: NOW - CLOCK_TOLERANCE_SECONDS + 1, iat: NOW - 3600 }, 200],
+    ["exp at the tolerance", { exp: NOW - CLOCK_TOLERANCE_SECONDS, iat: NOW - 3600 }, 401],
+    ["exp a second beyond it", { exp: NOW - CLOCK_TOLERANCE_SECONDS - 1, iat: NOW - 3600 }, 401],
+    ["nbf at the tolerance", { nbf: NOW + CLOCK_TOLERANCE_SECONDS }, 200],
+    ["nbf a second beyond it", { nbf: NOW + CLOCK_TOLERANCE_SECONDS + 1 }, 401],
+    ["iat at the skew limit", { iat: NOW + MAX_IAT_SKEW_SECONDS }, 200],
+    ["iat a second beyond it", { iat: NOW + MAX_IAT_SKEW_SECONDS + 1 }, 401],
+    ["iat in the past", { iat: NOW - 86_400 }, 200],
+    ["no iat", { iat: undefined }, 200],
+    ["iat not a number", { iat: "now" }, 401],
+  ])("%s", async (_name, claims, status) => {
+    expect(await outcome(claims)).toBe(status);
+  });
+});
