@@ -648,8 +648,9 @@ describe("fuzzing the running service", () => {
   }, 300_000);
 
   // lib/local-api.ts parses the request-target with `new URL(req.url, base)`: `//x/...` becomes an
-  // authority, so `//%2500/..` throws (500) and `//sessions` is served as `/`. API Gateway does not.
-  it.fails("answers a request-target starting with // in the family's shape, not 500", async () => {
+  // authority, so `//%2500/..` throws (a 500), `//sessions` is served as `/` and `//api/sessions` as
+  // the admin list `/sessions`. Marked as failing until the runner parses the path as a path.
+  it.fails("answers a request-target starting with // as an unknown path, not 500 or another route", async () => {
     for (const path of ["//%2500/..", "//sessions", "//api/sessions"]) {
       const got = await send({ method: "GET", path, headers: { authorization: `Bearer ${tokens.admin}` } });
       expect(got.status, path).toBe(404);
