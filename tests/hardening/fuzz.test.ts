@@ -408,6 +408,8 @@ const generated: fc.Arbitrary<Generated> = fc.record({
   body,
 });
 
+const LINE_TERMINATORS = /[\n\r\u2028\u2029]/g;
+
 function resolve(ref: Ref, field: "id" | "user"): string {
   if ("raw" in ref) return ref.raw;
   const session = sessions[ref.pool % sessions.length] as PoolSession;
@@ -424,7 +426,8 @@ function materialize(g: Generated): { sent: Sent; actor?: string } {
     if (own && own !== "ANY" && g.ownMethod < 7) g = { ...g, method: own };
     path = template
       .replace("{id}", encodeURIComponent(resolve(id, "id")))
-      .replace("{user_id}", encodeURIComponent(resolve(user, "user")));
+      // Line terminators in a user id are left to the dedicated test below (openapi.yaml's pattern).
+      .replace("{user_id}", encodeURIComponent(resolve(user, "user").replace(LINE_TERMINATORS, "_")));
   }
   // A request-target starting with `//` is misparsed by the local runner (see the test below).
   path = path.replace(/^\/{2,}/, "/");
@@ -656,5 +659,15 @@ describe("fuzzing the running service", () => {
       expect(got.status, path).toBe(404);
       expectMatchesSpec("GET", path, got);
     }
+  });
+
+  // openapi.yaml documents the 404 of GET /sessions/user/{user_id}/last with the pattern
+  // `^No sessions found for user .+$`, whose `.` matches no line terminator, while a user id is any
+  // 1-256 characters and is echoed as it is. Marked as failing until the document allows it.
+  it.fails("documents the 404 of the last-session route for a user id holding a line break", async () => {
+    const path = `/sessions/user/${encodeURIComponent("someone\nelse")}/last`;
+    const got = await send({ method: "GET", path, headers: { authorization: `Bearer ${tokens.admin}` } });
+    expect(got.status).toBe(404);
+    expectMatchesSpec("GET", path, got);
   });
 });
