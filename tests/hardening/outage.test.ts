@@ -169,5 +169,51 @@ describe("DynamoDB outage", () => {
       expect((await call(api.url, `/sessions/${a.id}`, { token: admin })).status).toBe(200);
     }
     db.destroy();
+    const unavailable = outcomes.filter((o) => o.status === 503);
+    console.info(
+      `outage: ${outcomes.length} requests, ${unavailable.length} answered 503 (slowest ${Math.round(Math.max(...unavailable.map((o) => o.ms)))} ms), ${acknowledged.length} sessions acknowledged, ${stored} stored`,
+    );
   }, 90_000);
+
+  it("answers 503 within the function timeout while the store is frozen, then recovers", async () => {
+    const api = runner as Runner;
+    const store = dynamo as DynamoDbLocal;
+    const admin = await signToken({ sub: "outage-admin", scope: "sessions:admin" }, { secret: SECRET });
+    const user = `${USERS[0]}-frozen`;
+    const acknowledged: string[] = [];
+    const frozen: { status: number; ms: number; retryAfter: string | null }[] = [];
+    const create = () => call(api.url, `/sessions/user/${user}`, { method: "POST", token: admin });
+    for (let i = 0; i < 5; i++) acknowledged.push((await create()).body.id);
+
+    // SIGSTOP: connections are accepted by the kernel but never answered, so only timeouts end them.
+    store.process.kill("SIGSTOP");
+    try {
+      await Promise.all(
+        [0, 1, 2, 3].map(async () => {
+          const r = await create();
+          frozen.push({ status: r.status, ms: r.ms, retryAfter: r.headers.get("retry-after") });
+          if (r.status === 201) acknowledged.push(r.body.id);
+        }),
+      );
+    } finally {
+      store.process.kill("SIGCONT");
+    }
+    const budgetMs = functionDefaults.timeoutSeconds * 1000;
+    for (const r of frozen) {
+      expect(r.status).toBe(503);
+      expect(r.retryAfter).toMatch(/^\d+$/);
+      expect(r.ms).toBeLessThan(budgetMs);
+    }
+
+    let recovered = await create();
+    for (let i = 0; recovered.status !== 201 && i < 20; i++) recovered = await create();
+    expect(recovered.status).toBe(201);
+    acknowledged.push(recovered.body.id);
+    for (const id of acknowledged) {
+      expect((await call(api.url, `/sessions/${id}`, { token: admin })).status).toBe(200);
+    }
+    console.info(
+      `frozen store: ${frozen.length} requests answered 503 in ${frozen.map((r) => Math.round(r.ms)).join(", ")} ms (budget ${budgetMs} ms)`,
+    );
+  }, 60_000);
 });
