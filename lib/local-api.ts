@@ -72,7 +72,7 @@ async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
       .end(JSON.stringify({ message: "Request Entity Too Large" }));
     return;
   }
-  const url = new URL(req.url ?? "/", "http://localhost");
+  const url = requestTarget(req.url ?? "/");
   const method = req.method ?? "GET";
   const match = matchRoute(method, url.pathname);
   const route = match?.route ?? fallbackRoute;
@@ -108,7 +108,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer | "too large"> {
 
 function toEvent(
   req: IncomingMessage,
-  url: URL,
+  url: { pathname: string; search: string; searchParams: URLSearchParams },
   body: Buffer,
   routeKey: string,
   rawParams: Record<string, string> | undefined,
@@ -153,6 +153,17 @@ function toEvent(
     body: body.length ? body.toString("utf8") : undefined,
     isBase64Encoded: false,
   };
+}
+
+/**
+ * The path and query exactly as sent. `new URL(target, base)` would read `//host/...` as an authority
+ * and resolve dot segments; API Gateway routes on the path as given.
+ */
+function requestTarget(target: string): { pathname: string; search: string; searchParams: URLSearchParams } {
+  const q = target.indexOf("?");
+  const pathname = q === -1 ? target : target.slice(0, q);
+  const search = q === -1 ? "" : target.slice(q);
+  return { pathname, search, searchParams: new URLSearchParams(search) };
 }
 
 function safeDecode(value: string): string {
