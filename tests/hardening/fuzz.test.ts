@@ -203,6 +203,8 @@ const path = fc.oneof(
       .constantFrom(
         "/sessions/",
         "/api/sessions/",
+        "//sessions",
+        "//api/sessions",
         "/API/sessions",
         "/Sessions",
         "/sessions/user/",
@@ -429,8 +431,6 @@ function materialize(g: Generated): { sent: Sent; actor?: string } {
       // Line terminators in a user id are left to the dedicated test below (openapi.yaml's pattern).
       .replace("{user_id}", encodeURIComponent(resolve(user, "user").replace(LINE_TERMINATORS, "_")));
   }
-  // A request-target starting with `//` is misparsed by the local runner (see the test below).
-  path = path.replace(/^\/{2,}/, "/");
   const headers: Record<string, string> = {};
   for (const [k, v] of g.extraHeaders) headers[k] = v;
   let actor: string | undefined;
@@ -502,9 +502,7 @@ function check(sent: Sent, got: Received) {
   }
   if (sent.method === "HEAD") return;
   try {
-    // The runner resolves dot segments and percent-escapes before routing, as URL parsing does.
-    const routed = new URL(sent.path, "http://localhost");
-    expectMatchesSpec(sent.method, `${routed.pathname}${routed.search}`, got);
+    expectMatchesSpec(sent.method, sent.path, got);
   } catch (error) {
     throw new Error(`${where}\n${(error as Error).message}\nheaders: ${headerText(got.headers)}`);
   }
@@ -592,7 +590,7 @@ interface Effects {
 function record(sent: Sent, actor: string | undefined, got: Received, effects: Effects) {
   if (got.status < 200 || got.status >= 300) return;
   effects.acknowledged.push(`${sent.method} ${sent.path.slice(0, 120)} as ${actor ?? "-"} => ${got.status}`);
-  const { pathname } = new URL(sent.path, "http://localhost");
+  const pathname = sent.path.split("?")[0] as string;
   const segments = pathname.split("/");
   const method = sent.method;
   if (method === "POST" && got.status === 201) {
