@@ -466,8 +466,6 @@ function materialize(g: Generated): { sent: Sent; actor?: string } {
       break;
   }
   if (g.contentType !== null) headers["content-type"] = g.contentType;
-  // Node's HTTP parser refuses bodies on these before any service code runs, as API Gateway would.
-  if (["HEAD", "OPTIONS", "TRACE"].includes(g.method)) g = { ...g, body: null };
   return {
     sent: { method: g.method, path: `${path}${g.query}`, headers, ...(g.body !== null && { body: g.body }) },
     actor,
