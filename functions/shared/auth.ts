@@ -10,7 +10,7 @@ import {
   SignJWT,
 } from "jose";
 import { config, jwtSecret } from "./config.ts";
-import { forbidden, serviceUnavailable, unauthorized } from "./errors.ts";
+import { forbidden, HttpError, serviceUnavailable, unauthorized } from "./errors.ts";
 import { findSessionByToken, getSession, type Session } from "./store.ts";
 
 export const ADMIN_SCOPE = "sessions:admin";
@@ -109,6 +109,7 @@ async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined
     }
   } catch (error) {
     if (error instanceof KeysUnavailable) throw serviceUnavailable(error.cause);
+    if (error instanceof HttpError) throw error; // the signing key itself could not be loaded
     // jose throws JOSEErrors, but also plain TypeErrors for some malformed inputs: all are a 401.
     return undefined;
   }

@@ -1,3 +1,5 @@
+import { serviceUnavailable } from "./errors.ts";
+
 // Configuration is read once per cold start; a missing or malformed value fails loudly with its name.
 
 export function requireEnv(name: string): string {
@@ -56,8 +58,14 @@ async function loadSecret(): Promise<Uint8Array> {
   const arn = optionalEnv("JWT_SECRET_ARN");
   if (arn === undefined)
     throw new Error("Missing required environment variable JWT_SECRET (or JWT_SECRET_ARN)");
-  const { readSecret } = await import("./secret.ts");
-  return encodeSecret(await readSecret(arn), "JWT_SECRET_ARN");
+  const { readSecret, SecretUnavailable } = await import("./secret.ts");
+  try {
+    return encodeSecret(await readSecret(arn), "JWT_SECRET_ARN");
+  } catch (error) {
+    // Secrets Manager down or refusing is an outage of a dependency (503), like the store's.
+    if (error instanceof SecretUnavailable) throw serviceUnavailable(error);
+    throw error;
+  }
 }
 
 function encodeSecret(value: string, name: string): Uint8Array {
