@@ -6,6 +6,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
@@ -190,29 +191,15 @@ export async function lastUserSession(userId: string, now = new Date()): Promise
 /** The user's active, unexpired sessions, newest first (every page of the index). */
 export async function listActiveUserSessions(userId: string, now = new Date()): Promise<Session[]> {
   const sessions: Session[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const result = await call(() =>
-      db.send(
-        new QueryCommand({
-          TableName,
-          IndexName: sessionTable.indexes.byUser.name,
-          KeyConditionExpression: "#userId = :pk",
-          ScanIndexForward: false,
-          FilterExpression: "#expiresAt > :now AND #isActive = :true",
-          ExpressionAttributeNames: {
-            "#userId": "userId",
-            "#expiresAt": "expiresAt",
-            "#isActive": "isActive",
-          },
-          ExpressionAttributeValues: { ":pk": userId, ":now": now.toISOString(), ":true": true },
-          ExclusiveStartKey: startKey,
-        }),
-      ),
-    );
-    for (const item of result.Items ?? []) sessions.push(fromItem(item as SessionItem));
-    startKey = result.LastEvaluatedKey;
-  } while (startKey);
+  const query = {
+    ...byUserQuery,
+    ScanIndexForward: false,
+    FilterExpression: "#expiresAt > :now AND #isActive = :true",
+    ExpressionAttributeNames: { "#userId": "userId", "#expiresAt": "expiresAt", "#isActive": "isActive" },
+    ExpressionAttributeValues: { ":pk": userId, ":now": now.toISOString(), ":true": true },
+  };
+  for await (const items of everyPage(query))
+    sessions.push(...items.map((item) => fromItem(item as SessionItem)));
   return sessions;
 }
 
@@ -278,30 +265,21 @@ const BATCH_BASE_DELAY_MS = 25;
  */
 export async function deleteAllUserSessions(userId: string): Promise<number> {
   let deleted = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const result = await call(() =>
-      db.send(
-        new QueryCommand({
-          TableName,
-          IndexName: sessionTable.indexes.byUser.name,
-          KeyConditionExpression: "#userId = :pk",
-          ProjectionExpression: "#id, #tokenDigest",
-          ExpressionAttributeNames: { "#userId": "userId", "#id": "id", "#tokenDigest": "tokenDigest" },
-          ExpressionAttributeValues: { ":pk": userId },
-          ExclusiveStartKey: startKey,
-        }),
-      ),
-    );
+  const query = {
+    ...byUserQuery,
+    ProjectionExpression: "#id, #tokenDigest",
+    ExpressionAttributeNames: { "#userId": "userId", "#id": "id", "#tokenDigest": "tokenDigest" },
+    ExpressionAttributeValues: { ":pk": userId },
+  };
+  for await (const items of everyPage<Pick<SessionItem, "id" | "tokenDigest">>(query)) {
     const keys: string[] = [];
-    for (const item of result.Items ?? []) {
-      keys.push(item.id as string);
+    for (const item of items) {
+      keys.push(item.id);
       if (typeof item.tokenDigest === "string") keys.push(tokenKey(item.tokenDigest));
     }
     for (let i = 0; i < keys.length; i += BATCH_SIZE) await batchDelete(keys.slice(i, i + BATCH_SIZE));
-    deleted += result.Items?.length ?? 0;
-    startKey = result.LastEvaluatedKey;
-  } while (startKey);
+    deleted += items.length;
+  }
   return deleted;
 }
 
@@ -319,6 +297,22 @@ async function batchDelete(ids: string[]): Promise<void> {
 }
 
 // --- paging -------------------------------------------------------------------------------------
+
+const byUserQuery = {
+  TableName,
+  IndexName: sessionTable.indexes.byUser.name,
+  KeyConditionExpression: "#userId = :pk",
+} as const;
+
+/** Every page of a query, one after the other (for reads that need the whole partition). */
+async function* everyPage<T>(input: QueryCommandInput): AsyncGenerator<T[]> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const result = await call(() => db.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey })));
+    yield (result.Items ?? []) as T[];
+    startKey = result.LastEvaluatedKey;
+  } while (startKey);
+}
 
 /**
  * Newest first from one index partition. Reads `offset + limit + 1` live items (plus any expired
