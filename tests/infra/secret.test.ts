@@ -169,7 +169,13 @@ describe("reading the JWT secret from Secrets Manager", () => {
         pathToFileURL(built.file).href
       )) as typeof import("../../functions/shared/config.ts");
       reply = { status: 500, body: { __type: "InternalServiceError" } };
-      await expect(jwtSecret()).rejects.toThrow(/InternalServiceError/);
+      // A failing Secrets Manager is a dependency outage: the requests of that cold start answer 503.
+      const failure: { status?: number; cause?: unknown } = await jwtSecret().then(
+        () => ({}),
+        (error: unknown) => error as { status?: number; cause?: unknown },
+      );
+      expect(failure.status).toBe(503);
+      expect(String(failure.cause)).toMatch(/InternalServiceError/);
       reply = { status: 200, body: { SecretString: SECRET_VALUE } };
       const key = await jwtSecret();
       expect(new TextDecoder().decode(key)).toBe(SECRET_VALUE);
