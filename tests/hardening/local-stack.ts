@@ -1,73 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { freePort } from "../../lib/dynamodb-local.ts";
+// Helpers for tests that run their own local runner (see tests/support/runner.ts): an HTTP helper
+// that takes a base URL, a bounded pool, and the 401 shape check.
 
-// A private local runner (`node bin/local.ts`) for tests that need their own configuration (JWKS,
-// issuer, audience, timeouts) or their own DynamoDB Local, and an HTTP helper that takes a base URL.
-
-export interface Runner {
-  url: string;
-  process: ChildProcess;
-  /** Everything the runner wrote to stdout and stderr so far. */
-  logs(): string;
-  stop(): Promise<void>;
-}
-
-export async function startRunner(env: Record<string, string>): Promise<Runner> {
-  const dir = mkdtempSync(join(tmpdir(), "sessions-hardening-"));
-  const port = await freePort();
-  const child = spawn(process.execPath, ["bin/local.ts"], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      LOCAL_DATA_DIR: dir,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "local",
-      AWS_SECRET_ACCESS_KEY: "local",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const killOnExit = () => child.kill("SIGKILL");
-  process.on("exit", killOnExit);
-  const stop = async () => {
-    process.off("exit", killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      const force = setTimeout(() => child.kill("SIGKILL"), 5_000);
-      await exited;
-      clearTimeout(force);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      await stop();
-      throw new Error(`local runner exited with ${child.exitCode}:\n${output}`);
-    }
-    try {
-      if ((await fetch(`${url}/health`)).ok) break;
-    } catch {}
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`local runner did not start:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, process: child, logs: () => output, stop };
-}
+export { type Runner, startRunner } from "../support/runner.ts";
 
 export interface Reply<T = any> {
   status: number;

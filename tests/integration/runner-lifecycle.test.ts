@@ -1,10 +1,14 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { freePort } from "../../lib/dynamodb-local.ts";
+import { startRunner } from "../support/runner.ts";
+
+/** As a user runs it: no DYNAMODB_ENDPOINT (so it starts its own DynamoDB Local), no JWT_SECRET. */
+const asUser = { DYNAMODB_ENDPOINT: "", JWT_SECRET: "" };
 
 // `npm start` as a user runs it: its own DynamoDB Local on a data folder, a generated dev secret,
 // a clean stop on SIGTERM, the data still there after a restart, and a clear word when Java is missing.
@@ -21,43 +25,15 @@ function javaProcessesUsing(dir: string): number[] {
   }
 }
 
-async function startRunner(dataDir: string, port: number) {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LOCAL_DATA_DIR: dataDir };
-  delete env.DYNAMODB_ENDPOINT;
-  delete env.JWT_SECRET;
-  const child = spawn(process.execPath, ["bin/local.ts"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const deadline = Date.now() + 60_000;
-  while (!output.includes("Sessions API listening on")) {
-    if (child.exitCode !== null) throw new Error(`runner exited ${child.exitCode}: ${output}`);
-    if (Date.now() > deadline) throw new Error(`runner did not start: ${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const stop = async () => {
-    const started = Date.now();
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    child.kill("SIGTERM");
-    const code = await exited;
-    return { code, ms: Date.now() - started };
-  };
-  return { child, output: () => output, stop };
-}
-
 describe("npm start", () => {
   it("keeps data across restarts, stops cleanly on SIGTERM and leaves no Java process", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "sessions-runner-"));
     const port = await freePort();
     const url = `http://localhost:${port}`;
 
-    const first = await startRunner(dataDir, port);
-    expect(first.output()).toContain(`Sessions API listening on ${url}`);
-    expect(first.output()).toContain("npm run token -- --sub alice");
+    const first = await startRunner(asUser, { dataDir, port });
+    expect(first.logs()).toContain(`Sessions API listening on ${url}`);
+    expect(first.logs()).toContain("npm run token -- --sub alice");
     const [javaPid] = javaProcessesUsing(dataDir);
     expect(javaPid).toBeDefined();
     expect(readFileSync(`/proc/${javaPid}/environ`, "utf8").split("\0")).toContain("DDB_LOCAL_TELEMETRY=0");
@@ -75,14 +51,14 @@ describe("npm start", () => {
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
 
-    const stopped = await first.stop();
-    expect(stopped.code).toBe(0);
-    expect(stopped.ms).toBeLessThan(6_000);
+    const stopping = Date.now();
+    expect(await first.stop()).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(6_000);
     expect(javaProcessesUsing(dataDir)).toEqual([]);
 
-    const second = await startRunner(dataDir, port);
+    const second = await startRunner(asUser, { dataDir, port });
     try {
-      expect(second.output()).toContain('table "sessions" found');
+      expect(second.logs()).toContain('table "sessions" found');
       const read = await fetch(`${url}/sessions/${id}`, { headers });
       expect(read.status).toBe(200);
       expect(((await read.json()) as { user_id: string }).user_id).toBe("restart-user");
