@@ -164,9 +164,9 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
     {
       id: "AdminLastUserSession",
       status: 200,
-      commands: "Query byUser (Limit 2)",
+      commands: "Query byUser (Limit 1)",
       call: () => ({ token: admin, params: { user_id: reader } }),
-      raw: () => page("byUser", "userId", reader, 2),
+      raw: () => page("byUser", "userId", reader, 1),
     },
     {
       id: "UserListSessions",
