@@ -75,6 +75,23 @@ export function tokenDigest(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
+/**
+ * The HS256 key imported once per cold start: given raw bytes, jose imports them into WebCrypto on
+ * every call, about 35 µs of each request (measured with jwtVerify in a loop).
+ */
+let hmacKeyPromise: Promise<CryptoKey> | undefined;
+function hmacKey(): Promise<CryptoKey> {
+  hmacKeyPromise ??= jwtSecret()
+    .then((raw) =>
+      crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]),
+    )
+    .catch((error: unknown) => {
+      hmacKeyPromise = undefined;
+      throw error;
+    });
+  return hmacKeyPromise;
+}
+
 interface VerifiedClaims extends JWTPayload {
   sub: string;
   /** Signed with our own secret (so a `sid` is ours to check), or by the JWKS provider. */
@@ -99,7 +116,7 @@ async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined
   let issuedHere: boolean;
   try {
     if (alg === "HS256") {
-      ({ payload } = await jwtVerify(credential, await jwtSecret(), { ...options, algorithms: ["HS256"] }));
+      ({ payload } = await jwtVerify(credential, await hmacKey(), { ...options, algorithms: ["HS256"] }));
       issuedHere = true;
     } else if (jwks && (alg === "RS256" || alg === "ES256")) {
       ({ payload } = await jwtVerify(credential, jwks, { ...options, algorithms: ["RS256", "ES256"] }));
@@ -138,7 +155,7 @@ export async function issueAccessToken(session: Session, now = new Date()): Prom
     .setExpirationTime(Math.floor(Date.parse(session.expiresAt) / 1000));
   if (config.jwtIssuer) jwt.setIssuer(config.jwtIssuer);
   if (config.jwtAudience) jwt.setAudience(config.jwtAudience);
-  return jwt.sign(await jwtSecret());
+  return jwt.sign(await hmacKey());
 }
 
 // --- OIDC providers (JWKS_URL) ------------------------------------------------------------------

@@ -43,8 +43,8 @@ export const config = {
  * The HS256 key. Locally and in tests it is `JWT_SECRET`; on AWS the stack passes `JWT_SECRET_ARN`
  * and the key is read from Secrets Manager once per cold start (see functions/shared/secret.ts).
  */
-let secretPromise: Promise<Uint8Array> | undefined;
-export function jwtSecret(): Promise<Uint8Array> {
+let secretPromise: Promise<Uint8Array<ArrayBuffer>> | undefined;
+export function jwtSecret(): Promise<Uint8Array<ArrayBuffer>> {
   secretPromise ??= loadSecret().catch((error: unknown) => {
     secretPromise = undefined;
     throw error;
@@ -52,7 +52,7 @@ export function jwtSecret(): Promise<Uint8Array> {
   return secretPromise;
 }
 
-async function loadSecret(): Promise<Uint8Array> {
+async function loadSecret(): Promise<Uint8Array<ArrayBuffer>> {
   const inline = optionalEnv("JWT_SECRET");
   if (inline !== undefined) return encodeSecret(inline, "JWT_SECRET");
   const arn = optionalEnv("JWT_SECRET_ARN");
@@ -68,7 +68,7 @@ async function loadSecret(): Promise<Uint8Array> {
   }
 }
 
-function encodeSecret(value: string, name: string): Uint8Array {
+function encodeSecret(value: string, name: string): Uint8Array<ArrayBuffer> {
   const bytes = new TextEncoder().encode(value);
   if (bytes.length < 32) throw new Error(`${name} must be at least 32 bytes for HS256`);
   return bytes;
