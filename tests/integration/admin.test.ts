@@ -1,14 +1,14 @@
 import { jwtVerify } from "jose";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { api, signToken, uniqueUser, userToken } from "../support/api.ts";
 import { call } from "../support/openapi.ts";
 import {
   admin$,
   adminListOf,
-  cleanup,
   createFor,
   fromNow,
   newOpaqueToken,
+  testUsers,
   walk,
 } from "../support/sessions.ts";
 
@@ -24,16 +24,7 @@ const RESOURCE_KEYS = [
   "user_id",
 ];
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const users: string[] = [];
-const user = (prefix?: string) => {
-  const id = uniqueUser(prefix);
-  users.push(id);
-  return id;
-};
-
-afterAll(async () => {
-  await cleanup(...users, "user123");
-});
+const user = testUsers("user123");
 
 describe("seed 3: every curl line of the example usage, with an admin token", () => {
   it("answers each line in order with seed 3's shapes and messages", async () => {
@@ -136,7 +127,7 @@ describe("seed 1: the four controller functions", () => {
 
   it("createSession stores a numeric userId as its decimal string", async () => {
     const numeric = Number(`9${Date.now()}`.slice(0, 15)) + Math.floor(Math.random() * 1000);
-    users.push(String(numeric));
+    user.track(String(numeric));
     const response = await call("/sessions", {
       method: "POST",
       token: await admin$(),
@@ -282,7 +273,7 @@ describe("admin routes", () => {
 
   it("accepts an empty body and a user id that needs percent-encoding", async () => {
     const userId = `${user("enc")}/é @x`;
-    users.push(userId);
+    user.track(userId);
     const created = await call(`/sessions/user/${encodeURIComponent(userId)}`, {
       method: "POST",
       token: await admin$(),

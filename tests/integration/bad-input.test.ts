@@ -1,27 +1,19 @@
-import { afterAll, describe, expect, it } from "vitest";
-import { table, uniqueUser, userToken } from "../support/api.ts";
+import { describe, expect, it } from "vitest";
+import { table, userToken } from "../support/api.ts";
 import { call } from "../support/openapi.ts";
 import {
   admin$,
   adminListOf,
-  cleanup,
   createFor,
   digest,
   fromNow,
   newOpaqueToken,
+  testUsers,
 } from "../support/sessions.ts";
 
 // Issue item 6: every bad input is a 4xx whose message names the field, and changes nothing.
 
-const users: string[] = [];
-const user = (prefix?: string) => {
-  const id = uniqueUser(prefix);
-  users.push(id);
-  return id;
-};
-afterAll(async () => {
-  await cleanup(...users);
-});
+const user = testUsers();
 
 const validation = (detail: string) => ({ detail, code: "VALIDATION_ERROR" });
 const JSON_DETAIL = "request body must be valid JSON (and may not use __proto__ or constructor keys)";
@@ -180,7 +172,7 @@ describe("bad create bodies", () => {
       201,
     );
     const longest = `${u}-${"x".repeat(256 - u.length - 1)}`;
-    users.push(longest);
+    user.track(longest);
     expect((await call(`/sessions/user/${longest}`, { method: "POST", token })).status).toBe(201);
   });
 });

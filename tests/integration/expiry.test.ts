@@ -1,17 +1,19 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { signToken, table, uniqueUser, userToken } from "../support/api.ts";
+import { signToken, table, userToken } from "../support/api.ts";
 import { call } from "../support/openapi.ts";
-import { admin$, adminListOf, cleanup, createFor, fromNow, plantExpired, walk } from "../support/sessions.ts";
+import {
+  admin$,
+  adminListOf,
+  createFor,
+  fromNow,
+  plantExpired,
+  testUsers,
+  walk,
+} from "../support/sessions.ts";
 
-const users: string[] = [];
-const user = (prefix?: string) => {
-  const id = uniqueUser(prefix);
-  users.push(id);
-  return id;
-};
+const user = testUsers();
 const planted: string[] = [];
 afterAll(async () => {
-  await cleanup(...users);
   for (const id of planted) await table().delete(id);
 });
 

@@ -1,22 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { table, uniqueUser } from "../support/api.ts";
+import { table } from "../support/api.ts";
 import { call } from "../support/openapi.ts";
 import {
   admin$,
   type Created,
-  cleanup,
   createFor,
   nextLink,
   plantExpired,
+  testUsers,
   walk,
 } from "../support/sessions.ts";
 
-const users: string[] = [];
-const user = (prefix?: string) => {
-  const id = uniqueUser(prefix);
-  users.push(id);
-  return id;
-};
+const user = testUsers();
 const planted: string[] = [];
 
 const COUNT = 27;
@@ -39,7 +34,6 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await cleanup(...users);
   for (const id of planted) await table().delete(id);
 });
 

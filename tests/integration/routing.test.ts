@@ -1,19 +1,11 @@
 import { readFileSync } from "node:fs";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { routes } from "../../lib/routes.ts";
-import { uniqueUser, userToken } from "../support/api.ts";
+import { userToken } from "../support/api.ts";
 import { call } from "../support/openapi.ts";
-import { admin$, adminListOf, cleanup, createFor } from "../support/sessions.ts";
+import { admin$, adminListOf, createFor, testUsers } from "../support/sessions.ts";
 
-const users: string[] = [];
-const user = (prefix?: string) => {
-  const id = uniqueUser(prefix);
-  users.push(id);
-  return id;
-};
-afterAll(async () => {
-  await cleanup(...users);
-});
+const user = testUsers();
 
 const oversized = JSON.stringify({ pad: "p".repeat(20_000) });
 

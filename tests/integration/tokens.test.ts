@@ -1,28 +1,20 @@
 import { readFileSync } from "node:fs";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { familyOf, routes } from "../../lib/routes.ts";
-import { signToken, table, uniqueUser, userToken } from "../support/api.ts";
+import { signToken, table, userToken } from "../support/api.ts";
 import { call } from "../support/openapi.ts";
 import {
   admin$,
   adminListOf,
-  cleanup,
   createFor,
   digest,
   newOpaqueToken,
   plantExpired,
+  testUsers,
   walk,
 } from "../support/sessions.ts";
 
-const users: string[] = [];
-const user = (prefix?: string) => {
-  const id = uniqueUser(prefix);
-  users.push(id);
-  return id;
-};
-afterAll(async () => {
-  await cleanup(...users);
-});
+const user = testUsers();
 
 const seen: string[] = [];
 

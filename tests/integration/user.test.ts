@@ -1,18 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, describe, expect, it } from "vitest";
-import { table, uniqueUser, userToken } from "../support/api.ts";
+import { describe, expect, it } from "vitest";
+import { table, userToken } from "../support/api.ts";
 import { call } from "../support/openapi.ts";
-import { admin$, adminListOf, cleanup, createFor, normalized } from "../support/sessions.ts";
+import { admin$, adminListOf, createFor, normalized, testUsers } from "../support/sessions.ts";
 
-const users: string[] = [];
-const user = (prefix?: string) => {
-  const id = uniqueUser(prefix);
-  users.push(id);
-  return id;
-};
-afterAll(async () => {
-  await cleanup(...users);
-});
+const user = testUsers();
 
 const envelope = (message: string) => ({
   success: true,

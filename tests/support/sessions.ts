@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { expect } from "vitest";
+import { afterAll, expect } from "vitest";
 import { FEED } from "../../lib/table.ts";
-import { type ApiResponse, adminToken, table } from "./api.ts";
+import { type ApiResponse, adminToken, table, uniqueUser } from "./api.ts";
 import { call } from "./openapi.ts";
 
 // Flows several integration tests share; every response goes through the spec check of `call`.
@@ -114,6 +114,22 @@ export async function cleanup(...userIds: string[]) {
       expect([200, 404]).toContain(response.status);
     }
   }
+}
+
+/**
+ * A user-id factory for one test file: every id it hands out, every id given to `track`, and any
+ * `extra` id has its sessions deleted after the file's tests.
+ */
+export function testUsers(...extra: string[]) {
+  const users: string[] = [...extra];
+  afterAll(async () => {
+    await cleanup(...users);
+  });
+  const track = (id: string) => {
+    users.push(id);
+    return id;
+  };
+  return Object.assign((prefix?: string) => track(uniqueUser(prefix)), { track });
 }
 
 /** A time `ms` from now, as the API writes times. */
