@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { type AttributeValue, type DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { BatchWriteCommand, DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { SignJWT } from "jose";
-import { FEED } from "../lib/table.ts";
+import { FEED, sessionTable } from "../lib/table.ts";
 import { functionEnv, type Service, TABLE_NAME } from "./context.ts";
 import { pool } from "./stats.ts";
 
@@ -136,4 +136,34 @@ export async function seedSessions(
     }
   });
   return { ids, users, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * One page of an index, newest first, as the store's paging issues it (expired items filtered), sent
+ * raw with pre-marshalled values: the floor a route's handler is compared with.
+ */
+export function rawPage(
+  client: DynamoDBClient,
+  index: "byUser" | "byCreated",
+  pk: string,
+  limit: number,
+  start?: Record<string, string>,
+) {
+  const S = (value: string) => ({ S: value });
+  return client.send(
+    new QueryCommand({
+      TableName: TABLE_NAME,
+      IndexName: index,
+      KeyConditionExpression: "#pk = :pk",
+      FilterExpression: "#expiresAt > :now",
+      ScanIndexForward: false,
+      Limit: limit,
+      ExpressionAttributeNames: {
+        "#pk": sessionTable.indexes[index].partitionKey.name,
+        "#expiresAt": "expiresAt",
+      },
+      ExpressionAttributeValues: { ":pk": S(pk), ":now": S(new Date().toISOString()) },
+      ExclusiveStartKey: start && Object.fromEntries(Object.entries(start).map(([k, v]) => [k, S(v)])),
+    }),
+  );
 }

@@ -19,7 +19,7 @@ import {
   TABLE_NAME,
   withoutRequestLogs,
 } from "../context.ts";
-import { adminToken, newId, openSessions, rawSessionItem, type Session } from "../fixtures.ts";
+import { adminToken, newId, openSessions, rawPage, rawSessionItem, type Session } from "../fixtures.ts";
 import { ms, type PhaseOutcome, verdict } from "../report.ts";
 import { type Summary, summarize } from "../stats.ts";
 
@@ -88,19 +88,8 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
         ExpressionAttributeNames: { "#id": "id" },
       }),
     );
-  const page = (index: "byUser" | "byCreated", key: string, pk: string, limit: number) =>
-    client.send(
-      new QueryCommand({
-        TableName: TABLE_NAME,
-        IndexName: index,
-        KeyConditionExpression: "#pk = :pk",
-        FilterExpression: "#expiresAt > :now",
-        ScanIndexForward: false,
-        Limit: limit,
-        ExpressionAttributeNames: { "#pk": key, "#expiresAt": "expiresAt" },
-        ExpressionAttributeValues: { ":pk": S(pk), ":now": S(now()) },
-      }),
-    );
+  const page = (index: "byUser" | "byCreated", pk: string, limit: number) =>
+    rawPage(client, index, pk, limit);
   const ownerCondition = (owner: string | undefined) => ({
     ConditionExpression: `attribute_exists(#userId) AND #expiresAt > :now${owner ? " AND #userId = :owner" : ""}`,
     ExpressionAttributeNames: { "#userId": "userId", "#expiresAt": "expiresAt" },
@@ -138,7 +127,7 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
       status: 200,
       commands: "Query byCreated (Limit 11)",
       call: () => ({ token: admin }),
-      raw: () => page("byCreated", "feed", FEED, 11),
+      raw: () => page("byCreated", FEED, 11),
     },
     {
       id: "AdminGetSession",
@@ -159,14 +148,14 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
       status: 200,
       commands: "Query byUser (Limit 11)",
       call: () => ({ token: admin, params: { user_id: reader } }),
-      raw: () => page("byUser", "userId", reader, 11),
+      raw: () => page("byUser", reader, 11),
     },
     {
       id: "AdminLastUserSession",
       status: 200,
       commands: "Query byUser (Limit 1)",
       call: () => ({ token: admin, params: { user_id: reader } }),
-      raw: () => page("byUser", "userId", reader, 1),
+      raw: () => page("byUser", reader, 1),
     },
     {
       id: "UserListSessions",

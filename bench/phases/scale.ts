@@ -1,9 +1,9 @@
-import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
+import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import type { RouteId } from "../../lib/routes.ts";
 import { FEED } from "../../lib/table.ts";
 import type { CapacityTotals } from "../capacity.ts";
 import { type Bench, type Call, type Service, TABLE_NAME, withoutRequestLogs } from "../context.ts";
-import { adminToken, seedSessions } from "../fixtures.ts";
+import { adminToken, rawPage, seedSessions } from "../fixtures.ts";
 import { cu, ms, type PhaseOutcome, ratio, verdict } from "../report.ts";
 import { type Summary, summarize } from "../stats.ts";
 import { invokeRoute } from "./capacity.ts";
@@ -72,21 +72,12 @@ async function measureSize(bench: Bench, service: Service, sessions: number): Pr
     const deepKey = await decodeCursor("all", deepCursor);
 
     // The same reads issued directly: how DynamoDB Local itself scales, apart from the service.
-    const S = (value: string) => ({ S: value });
-    const query = (index: string, key: string, pk: string, limit: number, start?: Record<string, string>) =>
-      service.client.send(
-        new QueryCommand({
-          TableName: TABLE_NAME,
-          IndexName: index,
-          KeyConditionExpression: "#pk = :pk",
-          FilterExpression: "#expiresAt > :now",
-          ScanIndexForward: false,
-          Limit: limit,
-          ExpressionAttributeNames: { "#pk": key, "#expiresAt": "expiresAt" },
-          ExpressionAttributeValues: { ":pk": S(pk), ":now": S(new Date().toISOString()) },
-          ExclusiveStartKey: start && Object.fromEntries(Object.entries(start).map(([k, v]) => [k, S(v)])),
-        }),
-      );
+    const query = (
+      index: "byUser" | "byCreated",
+      pk: string,
+      limit: number,
+      start?: Record<string, string>,
+    ) => rawPage(service.client, index, pk, limit, start);
 
     const pick = <T>(list: readonly T[]) => list[Math.floor(Math.random() * list.length)] as T;
     const raws: Record<Operation, () => Promise<unknown>> = {
@@ -94,14 +85,14 @@ async function measureSize(bench: Bench, service: Service, sessions: number): Pr
         service.client.send(
           new GetItemCommand({
             TableName: TABLE_NAME,
-            Key: { id: S(pick(seeded.ids)) },
+            Key: { id: { S: pick(seeded.ids) } },
             ConsistentRead: true,
           }),
         ),
-      last: () => query("byUser", "userId", pick(seeded.users), 2),
-      "list-by-user": () => query("byUser", "userId", pick(seeded.users), 11),
-      "admin page (first)": () => query("byCreated", "feed", FEED, 11),
-      "admin page (deep)": () => query("byCreated", "feed", FEED, 11, deepKey),
+      last: () => query("byUser", pick(seeded.users), 1),
+      "list-by-user": () => query("byUser", pick(seeded.users), 11),
+      "admin page (first)": () => query("byCreated", FEED, 11),
+      "admin page (deep)": () => query("byCreated", FEED, 11, deepKey),
     };
     const calls: Record<Operation, () => [RouteId, Call]> = {
       get: () => ["AdminGetSession", { token: admin, params: { id: pick(seeded.ids) } }],
