@@ -1,58 +1,11 @@
+import type { TimedResponse as Reply } from "../support/api.ts";
+
 // Helpers for tests that run their own local runner (see tests/support/runner.ts): an HTTP helper
 // that takes a base URL, a bounded pool, and the 401 shape check.
 
+/** The HTTP helper of tests/support/api.ts, taking the base URL of a private runner. */
+export { request as call, type TimedResponse as Reply } from "../support/api.ts";
 export { type Runner, startRunner } from "../support/runner.ts";
-
-export interface Reply<T = any> {
-  status: number;
-  headers: Headers;
-  body: T;
-  text: string;
-  ms: number;
-}
-
-export async function call<T = any>(
-  base: string,
-  path: string,
-  options: {
-    method?: string;
-    token?: string;
-    authorization?: string;
-    body?: unknown;
-    headers?: Record<string, string>;
-    signal?: AbortSignal;
-  } = {},
-): Promise<Reply<T>> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  if (options.authorization !== undefined) headers.authorization = options.authorization;
-  let body: string | undefined;
-  if (options.body !== undefined) {
-    body = JSON.stringify(options.body);
-    headers["content-type"] ??= "application/json";
-  }
-  const started = performance.now();
-  const response = await fetch(`${base}${path}`, {
-    method: options.method ?? "GET",
-    headers,
-    body,
-    signal: options.signal ?? null,
-  });
-  const text = await response.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: parsed as T,
-    text,
-    ms: performance.now() - started,
-  };
-}
 
 /** Runs `task` over `items` with at most `limit` in flight; results keep the input order. */
 export async function pool<T, R>(

@@ -15,24 +15,41 @@ export interface ApiResponse<T = any> {
   text: string;
 }
 
-export async function api<T = any>(
+/** A response with the milliseconds from sending the request to reading the whole body. */
+export type TimedResponse<T = any> = ApiResponse<T> & { ms: number };
+
+export interface RequestOptions {
+  method?: string;
+  token?: string;
+  /** A whole Authorization header, for schemes other than Bearer. */
+  authorization?: string;
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** One HTTP request to a runner at `base`; the body is parsed when it is JSON. */
+export async function request<T = any>(
+  base: string,
   path: string,
-  options: {
-    method?: string;
-    token?: string;
-    body?: unknown;
-    rawBody?: string;
-    headers?: Record<string, string>;
-  } = {},
-): Promise<ApiResponse<T>> {
+  options: RequestOptions = {},
+): Promise<TimedResponse<T>> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  if (options.authorization !== undefined) headers.authorization = options.authorization;
   let body: string | undefined = options.rawBody;
   if (options.body !== undefined) {
     body = JSON.stringify(options.body);
     headers["content-type"] ??= "application/json";
   }
-  const response = await fetch(`${baseUrl()}${path}`, { method: options.method ?? "GET", headers, body });
+  const started = performance.now();
+  const response = await fetch(`${base}${path}`, {
+    method: options.method ?? "GET",
+    headers,
+    body,
+    signal: options.signal ?? null,
+  });
   const text = await response.text();
   let parsed: unknown;
   try {
@@ -40,8 +57,18 @@ export async function api<T = any>(
   } catch {
     parsed = undefined;
   }
-  return { status: response.status, headers: response.headers, body: parsed as T, text };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: parsed as T,
+    text,
+    ms: performance.now() - started,
+  };
 }
+
+/** A request to the shared integration runner. */
+export const api = <T = any>(path: string, options: RequestOptions = {}) =>
+  request<T>(baseUrl(), path, options);
 
 export async function signToken(
   claims: Record<string, unknown>,
