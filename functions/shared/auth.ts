@@ -98,6 +98,13 @@ interface VerifiedClaims extends JWTPayload {
   issuedHere: boolean;
 }
 
+const verifyOptions = {
+  issuer: config.jwtIssuer,
+  audience: config.jwtAudience,
+  requiredClaims: ["exp", "sub"],
+  clockTolerance: CLOCK_TOLERANCE_SECONDS,
+};
+
 /** Verified claims, or undefined for anything that is not a valid JWT: never throws but for 503. */
 async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined> {
   let alg: string | undefined;
@@ -106,34 +113,83 @@ async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined
   } catch {
     return undefined;
   }
-  const options = {
-    issuer: config.jwtIssuer,
-    audience: config.jwtAudience,
-    requiredClaims: ["exp", "sub"],
-    clockTolerance: CLOCK_TOLERANCE_SECONDS,
-  };
-  let payload: JWTPayload;
-  let issuedHere: boolean;
   try {
-    if (alg === "HS256") {
-      ({ payload } = await jwtVerify(credential, await hmacKey(), { ...options, algorithms: ["HS256"] }));
-      issuedHere = true;
-    } else if (jwks && (alg === "RS256" || alg === "ES256")) {
-      ({ payload } = await jwtVerify(credential, jwks, { ...options, algorithms: ["RS256", "ES256"] }));
-      issuedHere = false;
-    } else {
-      return undefined;
+    if (alg === "HS256") return await verifyOwnJwt(credential);
+    if (jwks && (alg === "RS256" || alg === "ES256")) {
+      const { payload } = await jwtVerify(credential, jwks, {
+        ...verifyOptions,
+        algorithms: ["RS256", "ES256"],
+      });
+      return accepted(payload, false);
     }
+    return undefined;
   } catch (error) {
     if (error instanceof KeysUnavailable) throw serviceUnavailable(error.cause);
     if (error instanceof HttpError) throw error; // the signing key itself could not be loaded
     // jose throws JOSEErrors, but also plain TypeErrors for some malformed inputs: all are a 401.
     return undefined;
   }
+}
+
+/** An HS256 token signed with our own secret; see `verifiedTokens` for the repeat visits. */
+async function verifyOwnJwt(credential: string): Promise<VerifiedClaims | undefined> {
+  const digest = tokenDigest(credential);
+  const known = verifiedTokens.get(digest);
+  if (known) return known;
+  const { payload } = await jwtVerify(credential, await hmacKey(), {
+    ...verifyOptions,
+    algorithms: ["HS256"],
+  });
+  const claims = accepted(payload, true);
+  if (claims) verifiedTokens.set(digest, claims);
+  return claims;
+}
+
+/** The checks jose does not make: `sub` a string of 1–256 characters, `iat` at most 60 s ahead. */
+function accepted(payload: JWTPayload, issuedHere: boolean): VerifiedClaims | undefined {
   const { sub, iat } = payload;
   if (typeof sub !== "string" || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) return undefined;
   if (typeof iat === "number" && iat > Date.now() / 1000 + MAX_IAT_SKEW_SECONDS) return undefined;
-  return { ...payload, sub, issuedHere };
+  return Object.freeze({ ...payload, sub, issuedHere });
+}
+
+/**
+ * HS256 tokens this container has already verified, by SHA-256 digest, least recently used first
+ * out. jose verifies an HMAC through WebCrypto, which runs on the thread pool: about 0.2 ms of every
+ * request (bench phase 3). A repeated token costs a digest and a lookup instead. The key is fixed
+ * for the container's life and the issuer and audience settings too, so only the clock can change
+ * jose's answer: a hit is used only while `exp`, `nbf` and `iat` are still inside their limits, else
+ * jose decides again. Failures are never kept, and a `sid` is still checked on every request.
+ * JWKS tokens are not kept: a key the provider withdraws must stop working when jose drops it.
+ */
+const VERIFIED_TOKENS_MAX = 1000;
+const verifiedTokens = {
+  entries: new Map<string, VerifiedClaims>(),
+  get(digest: string): VerifiedClaims | undefined {
+    const claims = this.entries.get(digest);
+    if (claims === undefined) return undefined;
+    this.entries.delete(digest);
+    if (!insideClockLimits(claims, Date.now() / 1000)) return undefined;
+    this.entries.set(digest, claims);
+    return claims;
+  },
+  set(digest: string, claims: VerifiedClaims): void {
+    if (this.entries.size >= VERIFIED_TOKENS_MAX) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(digest, claims);
+  },
+};
+
+/** jose's own `exp` and `nbf` rules (same tolerance) and the `iat` skew limit, at `now` seconds. */
+function insideClockLimits({ exp, nbf, iat }: VerifiedClaims, now: number): boolean {
+  return (
+    typeof exp === "number" &&
+    exp > now - CLOCK_TOLERANCE_SECONDS &&
+    (typeof nbf !== "number" || nbf <= now + CLOCK_TOLERANCE_SECONDS) &&
+    (typeof iat !== "number" || iat <= now + MAX_IAT_SKEW_SECONDS)
+  );
 }
 
 async function fromClaims(claims: VerifiedClaims): Promise<Principal> {

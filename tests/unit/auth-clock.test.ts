@@ -57,3 +57,59 @@ describe("clock tolerance edges", () => {
     expect(await outcome(claims)).toBe(status);
   });
 });
+
+// A verified HS256 token is kept for the container's life (functions/shared/auth.ts, verifiedTokens):
+// a repeat visit must still get exactly the answer jose would give at that moment.
+describe("a token verified before", () => {
+  const at = (seconds: number) => vi.setSystemTime(seconds * 1000);
+  const status = async (token: string) =>
+    authenticate(`Bearer ${token}`, "user").then(
+      () => 200,
+      (error: { status: number }) => error.status,
+    );
+
+  it("is refused once its exp is past the tolerance", async () => {
+    const token = await jwt({ sub: "kept-exp", exp: NOW + 60 });
+    expect(await status(token)).toBe(200);
+    at(NOW + 60 + CLOCK_TOLERANCE_SECONDS - 1);
+    expect(await status(token)).toBe(200);
+    at(NOW + 60 + CLOCK_TOLERANCE_SECONDS);
+    expect(await status(token)).toBe(401);
+    at(NOW);
+    expect(await status(token)).toBe(200);
+  });
+
+  it("is refused when the clock is set back before its nbf or iat", async () => {
+    const token = await jwt({ sub: "kept-nbf", nbf: NOW, iat: NOW });
+    expect(await status(token)).toBe(200);
+    at(NOW - CLOCK_TOLERANCE_SECONDS - 1);
+    expect(await status(token)).toBe(401);
+    at(NOW);
+    expect(await status(token)).toBe(200);
+    at(NOW - MAX_IAT_SKEW_SECONDS - 1);
+    expect(await status(token)).toBe(401);
+  });
+
+  it("still has its sid checked on every request", async () => {
+    const token = await jwt({ sub: "kept-sid", sid: "kept-session" });
+    const live = {
+      id: "kept-session",
+      userId: "kept-sid",
+      isActive: true,
+      expiresAt: new Date((NOW + 600) * 1000).toISOString(),
+    };
+    ddb.on(GetCommand, { Key: { id: "kept-session" } }).resolves({ Item: live });
+    expect(await status(token)).toBe(200);
+    ddb.on(GetCommand, { Key: { id: "kept-session" } }).resolves({ Item: { ...live, isActive: false } });
+    expect(await status(token)).toBe(401);
+    expect(ddb.commandCalls(GetCommand, { Key: { id: "kept-session" } })).toHaveLength(2);
+  });
+
+  it("does not make a token with another signature valid", async () => {
+    const token = await jwt({ sub: "kept-sig" });
+    expect(await status(token)).toBe(200);
+    const [header, payload, signature] = token.split(".") as [string, string, string];
+    const flipped = `${signature.slice(0, -2)}${signature.at(-2) === "A" ? "B" : "A"}${signature.at(-1)}`;
+    expect(await status(`${header}.${payload}.${flipped}`)).toBe(401);
+  });
+});
