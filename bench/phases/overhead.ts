@@ -19,7 +19,15 @@ import {
   TABLE_NAME,
   withoutRequestLogs,
 } from "../context.ts";
-import { adminToken, newId, openSessions, rawPage, rawSessionItem, type Session } from "../fixtures.ts";
+import {
+  adminToken,
+  newId,
+  openSessions,
+  rawPage,
+  rawSessionItem,
+  type Session,
+  signToken,
+} from "../fixtures.ts";
 import { ms, type PhaseOutcome, verdict } from "../report.ts";
 import { type Summary, summarize } from "../stats.ts";
 
@@ -33,6 +41,11 @@ const WARMUP = 50;
 interface Scenario {
   id: RouteId;
   status: number;
+  /**
+   * Whether the calls share one bearer token, as a client's requests do, or each brings a token the
+   * function has not seen: a function verifies a token's signature once and keeps the result.
+   */
+  tokens?: "one" | "new per call";
   /** The raw commands, as issued; absent when the route does not touch the table. */
   commands?: string;
   call(i: number): Call;
@@ -45,6 +58,10 @@ const S = (value: string) => ({ S: value });
 async function scenarios(service: Service, total: number, log: (line: string) => void): Promise<Scenario[]> {
   const { client, auth } = service;
   const admin = await adminToken();
+  const freshAdmins: string[] = [];
+  for (let i = 0; i < total; i++) {
+    freshAdmins.push(await signToken({ sub: "bench-admin", scope: "sessions:admin", jti: `ovh-${i}` }));
+  }
   log(`overhead: opening fixture sessions (${12 * total + 12} sessions)`);
   const reader = "ovh-reader";
   const readerSessions = await openSessions(service, reader, 12);
@@ -137,6 +154,14 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
       raw: () => get(readerSessions[3]!.id),
     },
     {
+      id: "AdminGetSession",
+      tokens: "new per call",
+      status: 200,
+      commands: "GetItem",
+      call: (i) => ({ token: freshAdmins[i]!, params: { id: readerSessions[3]!.id } }),
+      raw: () => get(readerSessions[3]!.id),
+    },
+    {
       id: "AdminDeleteSession",
       status: 200,
       commands: "DeleteItem",
@@ -183,6 +208,7 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
     },
     {
       id: "UserDeleteAllSessions",
+      tokens: "new per call",
       status: 200,
       commands: "GetItem (sid), Query byUser, BatchWriteItem (3)",
       call: (i) => ({ token: deleteAllUsers[0]![i]!.token }),
@@ -249,6 +275,7 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
 
 export interface OverheadFigure {
   id: RouteId;
+  tokens: "one" | "new per call" | "none";
   commands: string;
   handler: Summary;
   raw: Summary | null;
@@ -266,7 +293,7 @@ export async function overheadPhase(bench: Bench): Promise<PhaseOutcome> {
   await withoutRequestLogs(async () => {
     for (const scenario of list) {
       bench.log(
-        `overhead: ${scenario.id} (${iterations} handler calls and ${scenario.raw ? iterations : 0} raw, after ${WARMUP} warm-up)`,
+        `overhead: ${scenario.id}${scenario.tokens === "new per call" ? ", a new token per call" : ""} (${iterations} handler calls and ${scenario.raw ? iterations : 0} raw, after ${WARMUP} warm-up)`,
       );
       const route = routeById(scenario.id);
       const handler = await service.handler(scenario.id);
@@ -300,6 +327,7 @@ export async function overheadPhase(bench: Bench): Promise<PhaseOutcome> {
       const r = scenario.raw ? summarize(rawTimes) : null;
       figures.push({
         id: scenario.id,
+        tokens: scenario.id === "Health" || scenario.id === "Fallback" ? "none" : (scenario.tokens ?? "one"),
         commands: scenario.commands ?? "none",
         handler: h,
         raw: r,
@@ -310,12 +338,15 @@ export async function overheadPhase(bench: Bench): Promise<PhaseOutcome> {
   });
   const overall = figures.filter((f) => f.raw);
   const worst = overall.reduce((a, b) => (b.deltaP50 > a.deltaP50 ? b : a));
+  const label = (f: OverheadFigure) =>
+    f.tokens === "new per call" ? `${f.id} (a new token per call)` : f.id;
   return {
     report: {
       title: "3. Per-request overhead (handler in-process, warm, vs the raw DynamoDB commands)",
       table: {
         headers: [
           "route",
+          "bearer token",
           "raw commands",
           "handler p50 ms",
           "handler p99 ms",
@@ -327,6 +358,7 @@ export async function overheadPhase(bench: Bench): Promise<PhaseOutcome> {
         ],
         rows: figures.map((f) => [
           f.id,
+          f.tokens,
           f.commands,
           ms(f.handler.p50),
           ms(f.handler.p99),
@@ -339,8 +371,9 @@ export async function overheadPhase(bench: Bench): Promise<PhaseOutcome> {
       },
       notes: [
         `${iterations} calls per side per route, alternating handler and raw, after ${WARMUP} warm-up calls of each; DynamoDB Local in memory`,
-        `largest Δ p50 among routes that touch the table: ${worst.id}, ${ms(worst.deltaP50)} ms`,
+        `largest Δ p50 among routes that touch the table: ${label(worst)}, ${ms(worst.deltaP50)} ms`,
         "user routes authenticate with a sid-bound access token, so their raw side includes the sid GetItem; admin tokens carry no sid",
+        "bearer token: `one` = every call sends the same token, as a client does (its signature is verified on the first call and the result kept by the function); `new per call` = a token the function has not seen, so every call pays a full HS256 verification",
       ],
     },
     data: { iterations, warmup: WARMUP, targetMs: TARGET_MS, routes: figures },
