@@ -1,4 +1,5 @@
-import { adminRoute, json } from "./shared/http.ts";
+import { adminRoute } from "./shared/authenticated.ts";
+import { json } from "./shared/http.ts";
 import { createInput } from "./shared/input.ts";
 import { openSession } from "./shared/sessions.ts";
 

@@ -1,5 +1,6 @@
+import { adminRoute } from "./shared/authenticated.ts";
 import { notFound, SessionNotFound } from "./shared/errors.ts";
-import { adminRoute, json } from "./shared/http.ts";
+import { json } from "./shared/http.ts";
 import { sessionIdParam } from "./shared/input.ts";
 import { deleteSession } from "./shared/store.ts";
 

@@ -1,5 +1,6 @@
+import { adminRoute } from "./shared/authenticated.ts";
 import { notFound } from "./shared/errors.ts";
-import { adminRoute, json } from "./shared/http.ts";
+import { json } from "./shared/http.ts";
 import { userIdParam } from "./shared/input.ts";
 import { toResource } from "./shared/resource.ts";
 import { lastUserSession } from "./shared/store.ts";

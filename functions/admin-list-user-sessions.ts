@@ -1,4 +1,4 @@
-import { adminRoute } from "./shared/http.ts";
+import { adminRoute } from "./shared/authenticated.ts";
 import { pageParams, userIdParam } from "./shared/input.ts";
 import { pageReply } from "./shared/pages.ts";
 import { toResource } from "./shared/resource.ts";

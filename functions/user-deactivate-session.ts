@@ -1,5 +1,6 @@
+import { userRoute } from "./shared/authenticated.ts";
 import { SessionNotFound, sessionNotFound } from "./shared/errors.ts";
-import { ok, userRoute } from "./shared/http.ts";
+import { ok } from "./shared/http.ts";
 import { sessionIdParam } from "./shared/input.ts";
 import { deactivateSession } from "./shared/store.ts";
 

@@ -1,4 +1,5 @@
-import { ok, userRoute } from "./shared/http.ts";
+import { userRoute } from "./shared/authenticated.ts";
+import { ok } from "./shared/http.ts";
 import { deleteAllUserSessions } from "./shared/store.ts";
 
 export const handler = userRoute().handler(async (event) => {

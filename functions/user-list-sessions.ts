@@ -1,4 +1,5 @@
-import { ok, userRoute } from "./shared/http.ts";
+import { userRoute } from "./shared/authenticated.ts";
+import { ok } from "./shared/http.ts";
 import { toResource } from "./shared/resource.ts";
 import { listActiveUserSessions } from "./shared/store.ts";
 

@@ -184,6 +184,15 @@ export function allowedMethods(path: string): Method[] {
   return patterns.filter(({ regex }) => regex.test(path)).map(({ route }) => route.method as Method);
 }
 
+/**
+ * Whether a route's function reads or writes the table. Every authenticated route does (it reads the
+ * session behind a credential), so these are also the functions that need the signing key; the others
+ * (`/health`) get neither the table's name nor the key.
+ */
+export function usesStore(route: Pick<Route, "access">): boolean {
+  return route.access.table.length > 0 || route.access.query.length > 0;
+}
+
 export const fallbackRoute = routes.find((route) => route.path === "$default") as Route;
 
 export function routeIdOf(routeKey: string | undefined): string {

@@ -16,7 +16,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
 import { EndpointFunction } from "./endpoint-function.ts";
-import { functionDefaults, type Route, routes } from "./routes.ts";
+import { functionDefaults, type Route, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
 
 /** Everything an operator may set with `-c key=value` (see docs/deploy.md). */
@@ -149,7 +149,7 @@ export class SessionsStack extends Stack {
         "Rotating the HS256 key would invalidate every access token already issued (they live as long as their session, up to SESSION_MAX_TTL_SECONDS); rotation needs a two-key verification window the service does not implement yet. Rotate by hand as described in docs/deploy.md.",
     });
 
-    const environment: Record<string, string> = {
+    const storeEnvironment: Record<string, string> = {
       TABLE_NAME: this.table.tableName,
       JWT_SECRET_ARN: jwtSecret.secretArn,
       ...(settings.jwksUrl && { JWKS_URL: settings.jwksUrl }),
@@ -193,15 +193,20 @@ export class SessionsStack extends Stack {
     for (const route of routes as readonly Route[]) {
       const fn = new EndpointFunction(this, route.id, {
         entry: route.entry,
-        environment,
+        environment: usesStore(route) ? storeEnvironment : {},
         memoryMb: settings.memoryMb,
         logRetention: settings.logRetention,
         removalPolicy,
       });
       this.grantTableAccess(fn, route);
-      fn.addToRolePolicy(
-        new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [jwtSecret.secretArn] }),
-      );
+      if (usesStore(route)) {
+        fn.addToRolePolicy(
+          new PolicyStatement({
+            actions: ["secretsmanager:GetSecretValue"],
+            resources: [jwtSecret.secretArn],
+          }),
+        );
+      }
       const httpRoute = new HttpRoute(this, `${route.id}Route`, {
         httpApi: this.api,
         routeKey:

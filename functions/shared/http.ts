@@ -3,7 +3,7 @@ import middy, { type MiddlewareObj, type Request } from "@middy/core";
 import httpJsonBodyParser from "@middy/http-json-body-parser";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { type Family, familyOf, routeIdOf } from "../../lib/routes.ts";
-import { type Audience, authenticate, type Principal } from "./auth.ts";
+import type { Principal } from "./auth.ts";
 import {
   badRequest,
   HttpError,
@@ -42,26 +42,23 @@ export const json = (body: unknown, statusCode = 200, headers?: Record<string, s
   ...(headers && { headers }),
 });
 
-type Stack = ReturnType<typeof stack>;
+export type Stack = ReturnType<typeof routeStack>;
 
-export const userRoute = (options: { body?: boolean } = {}): Stack => stack("user", "user", options);
-export const adminRoute = (options: { body?: boolean } = {}): Stack => stack("admin", "admin", options);
-/** No authentication (`/health`); errors are rendered in the family the path belongs to. */
-export const publicRoute = (): Stack => stack(undefined, undefined, {});
+/** No authentication (`/health`, the `$default` route); errors are rendered in the family the path belongs to. */
+export const publicRoute = (): Stack => routeStack(undefined);
 
-function stack(family: Family | undefined, audience: Audience | undefined, options: { body?: boolean }) {
-  const handler = middy<RouteEvent, Reply, Error, Context>({
+/**
+ * The middy stack every route starts from: an answer before the function's own timeout, and the
+ * family's renderer. Authenticated routes add theirs in functions/shared/authenticated.ts, kept apart
+ * so that a function without authentication bundles neither jose nor the DynamoDB client.
+ */
+export function routeStack(family: Family | undefined) {
+  return middy<RouteEvent, Reply, Error, Context>({
     timeoutEarlyInMillis: 250,
     timeoutEarlyResponse: () => {
       throw serviceUnavailable();
     },
   }).use(responder(family));
-  if (audience) handler.use(authenticator(audience));
-  // The size limit holds on every authenticated route, body-less ones included (they ignore a small
-  // body); only routes that take a body parse it.
-  if (audience) handler.use(bodyLimit());
-  if (options.body) handler.use(optionalJsonBody());
-  return handler;
 }
 
 // --- middlewares --------------------------------------------------------------------------------
@@ -104,15 +101,7 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
   };
 }
 
-function authenticator(audience: Audience): MiddlewareObj<RouteEvent, Reply, Error, Context> {
-  return {
-    before: async (request) => {
-      request.event.auth = await authenticate(request.event.headers?.authorization, audience);
-    },
-  };
-}
-
-function bodyLimit(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
+export function bodyLimit(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
   return {
     before: ({ event }) => {
       const body = event.body;
@@ -127,7 +116,7 @@ function bodyLimit(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
  * middy's JSON parser, for routes whose body is optional: an absent or empty body stays undefined
  * (seed 3 creates with a bare `curl -X POST`), anything else must be JSON.
  */
-function optionalJsonBody(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
+export function optionalJsonBody(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
   const parser = httpJsonBodyParser();
   return {
     before: async (request) => {

@@ -1,6 +1,6 @@
 import { Match } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
-import { functionDefaults, type Route, routes } from "../../lib/routes.ts";
+import { functionDefaults, type Route, routes, usesStore } from "../../lib/routes.ts";
 import { sessionTable } from "../../lib/table.ts";
 import { logicalIdOf, resourcesOf, synthStack } from "./stack-fixture.ts";
 
@@ -44,23 +44,27 @@ describe("functions", () => {
   it("passes the table name and the secret's ARN, never the secret, merged with the construct's defaults", () => {
     const [secretId] = only(resourcesOf(dev.template, "AWS::SecretsManager::Secret"));
     const [tableId] = only(resourcesOf(dev.template, "AWS::DynamoDB::Table"));
-    for (const fn of Object.values(resourcesOf(dev.template, "AWS::Lambda::Function"))) {
-      expect(fn.Properties.Environment.Variables).toEqual({
-        TABLE_NAME: { Ref: tableId },
-        JWT_SECRET_ARN: { Ref: secretId },
+    const functions = resourcesOf(dev.template, "AWS::Lambda::Function");
+    for (const route of allRoutes) {
+      const variables = functions[logicalIdOf(dev.stack, route.id)]?.Properties.Environment.Variables;
+      expect(variables, route.id).toEqual({
+        ...(usesStore(route) && { TABLE_NAME: { Ref: tableId }, JWT_SECRET_ARN: { Ref: secretId } }),
         POWERTOOLS_LOGGER_LOG_EVENT: "false",
       });
     }
+    // Only the health check goes without: it neither authenticates nor reads the table.
+    expect(allRoutes.filter((route) => !usesStore(route)).map((route) => route.id)).toEqual(["Health"]);
   });
 
   it("passes JWKS_URL, JWT_ISSUER and JWT_AUDIENCE when the context sets them", () => {
-    const { template } = synthStack({
+    const { template, stack } = synthStack({
       jwksUrl: "https://id.example.com/.well-known/jwks.json",
       jwtIssuer: "https://id.example.com/",
       jwtAudience: "sessions",
     });
-    for (const fn of Object.values(resourcesOf(template, "AWS::Lambda::Function"))) {
-      expect(fn.Properties.Environment.Variables).toMatchObject({
+    const functions = resourcesOf(template, "AWS::Lambda::Function");
+    for (const route of allRoutes.filter(usesStore)) {
+      expect(functions[logicalIdOf(stack, route.id)]?.Properties.Environment.Variables).toMatchObject({
         JWKS_URL: "https://id.example.com/.well-known/jwks.json",
         JWT_ISSUER: "https://id.example.com/",
         JWT_AUDIENCE: "sessions",
@@ -232,13 +236,13 @@ describe("least privilege", () => {
   }
 
   for (const route of allRoutes) {
-    it(`${route.id} may do exactly what lib/routes.ts declares, plus logging and reading the JWT secret`, () => {
+    it(`${route.id} may do exactly what lib/routes.ts declares, plus logging (and reading the JWT secret if it uses the store)`, () => {
       const fn = resourcesOf(dev.template, "AWS::Lambda::Function")[logicalIdOf(dev.stack, route.id)];
       const logGroup = { "Fn::GetAtt": [fn?.Properties.LoggingConfig.LogGroup.Ref, "Arn"] };
       const expected = [
         ...route.access.table.map((action) => `${action} ${JSON.stringify(tableArn)}`),
         ...route.access.query.map((index) => `dynamodb:Query ${JSON.stringify(indexArn(index))}`),
-        `secretsmanager:GetSecretValue ${JSON.stringify({ Ref: secretId })}`,
+        ...(usesStore(route) ? [`secretsmanager:GetSecretValue ${JSON.stringify({ Ref: secretId })}`] : []),
         `logs:CreateLogStream ${JSON.stringify(logGroup)}`,
         `logs:PutLogEvents ${JSON.stringify(logGroup)}`,
       ].sort();
