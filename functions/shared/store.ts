@@ -329,18 +329,28 @@ async function queryPage(
   const wanted = page.offset + page.limit + (probeNext ? 1 : 0);
   const found: SessionItem[] = [];
   let startKey: Record<string, unknown> | undefined = page.startKey;
+  // A page that resumes from a cursor also bounds the sort key by the cursor's own. DynamoDB reads the
+  // same items for the same capacity either way; DynamoDB Local, without the bound, reads the index
+  // from its newest item up to the start key (a page 90,000 sessions deep: about 20 ms, 2 ms with it).
+  const bound = page.startKey?.[definition.sortKey.name];
+  const names: Record<string, string> = { "#pk": definition.partitionKey.name, "#expiresAt": "expiresAt" };
+  const values: Record<string, unknown> = { ":pk": partition, ":now": now.toISOString() };
+  if (bound !== undefined) {
+    names["#sk"] = definition.sortKey.name;
+    values[":sk"] = bound;
+  }
   do {
     const result = await call(() =>
       db.send(
         new QueryCommand({
           TableName,
           IndexName: definition.name,
-          KeyConditionExpression: "#pk = :pk",
+          KeyConditionExpression: bound === undefined ? "#pk = :pk" : "#pk = :pk AND #sk <= :sk",
           FilterExpression: "#expiresAt > :now",
           ScanIndexForward: false,
           Limit: wanted - found.length,
-          ExpressionAttributeNames: { "#pk": definition.partitionKey.name, "#expiresAt": "expiresAt" },
-          ExpressionAttributeValues: { ":pk": partition, ":now": now.toISOString() },
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
           ExclusiveStartKey: startKey,
         }),
       ),

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FEED } from "../../lib/table.ts";
 import { table } from "../support/api.ts";
 import { call } from "../support/openapi.ts";
 import {
@@ -107,6 +108,28 @@ describe("cursor walk", () => {
     expect(new Set(seen)).toEqual(new Set(created.map((s) => s.id)));
     const times = pages.flatMap((page) => page.body.map((s: any) => s.created_at));
     expect(times).toEqual([...times].sort().reverse());
+  });
+
+  it("visits sessions that share one created_at exactly once when a page boundary falls among them", async () => {
+    const userId = user("same-ms");
+    const createdAt = new Date(Date.now() - 5_000).toISOString();
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+    const sameMoment = Array.from({ length: 9 }, (_, i) => `same-ms-${i}-${Date.now().toString(36)}`);
+    for (const id of sameMoment) {
+      await table().put({
+        id,
+        userId,
+        feed: FEED,
+        createdAt,
+        updatedAt: createdAt,
+        expiresAt,
+        ttl: Math.ceil(Date.parse(expiresAt) / 1000),
+        isActive: true,
+      });
+    }
+    const pages = await walk(`${listPath(userId)}?limit=2`, await admin$());
+    expect(pages.map((page) => page.body.length)).toEqual([2, 2, 2, 2, 1]);
+    expect(ids(pages).sort()).toEqual([...sameMoment].sort());
   });
 
   it("GET /sessions walks the whole table once, newest first, with every session of the user", async () => {

@@ -177,6 +177,22 @@ describe("reads", () => {
     expect(ddb.commandCalls(QueryCommand).map((c) => c.args[0].input.Limit)).toEqual([1, 1]);
   });
 
+  it("bounds a page that resumes from a cursor by the cursor's sort key, and a first page by nothing", async () => {
+    ddb.on(QueryCommand).resolves({ Items: [item("b")] });
+    const startKey = { id: "a", feed: "all", createdAt: "2029-12-31T12:00:00.000Z" };
+    await store.listSessions({ limit: 5, offset: 0 }, now);
+    await store.listSessions({ limit: 5, offset: 0, startKey }, now);
+    const [first, resumed] = ddb.commandCalls(QueryCommand).map((c) => c.args[0].input);
+    expect(first).toMatchObject({ KeyConditionExpression: "#pk = :pk" });
+    expect(first?.ExpressionAttributeNames).not.toHaveProperty("#sk");
+    expect(resumed).toMatchObject({
+      KeyConditionExpression: "#pk = :pk AND #sk <= :sk",
+      ExpressionAttributeNames: { "#pk": "feed", "#sk": "createdAt" },
+      ExpressionAttributeValues: { ":pk": "all", ":sk": startKey.createdAt },
+      ExclusiveStartKey: startKey,
+    });
+  });
+
   it("skips offset items", async () => {
     ddb.on(QueryCommand).resolves({ Items: ["a", "b", "c", "d"].map((id) => item(id)) });
     const page = await store.listSessions({ limit: 2, offset: 1 }, now);
