@@ -150,19 +150,27 @@ export function rawPage(
   start?: Record<string, string>,
 ) {
   const S = (value: string) => ({ S: value });
+  const { partitionKey, sortKey } = sessionTable.indexes[index];
+  // As the store does: a page resuming from a start key is also bounded by its sort key.
+  const bound = start?.[sortKey.name];
   return client.send(
     new QueryCommand({
       TableName: TABLE_NAME,
       IndexName: index,
-      KeyConditionExpression: "#pk = :pk",
+      KeyConditionExpression: bound === undefined ? "#pk = :pk" : "#pk = :pk AND #sk <= :sk",
       FilterExpression: "#expiresAt > :now",
       ScanIndexForward: false,
       Limit: limit,
       ExpressionAttributeNames: {
-        "#pk": sessionTable.indexes[index].partitionKey.name,
+        "#pk": partitionKey.name,
         "#expiresAt": "expiresAt",
+        ...(bound !== undefined && { "#sk": sortKey.name }),
       },
-      ExpressionAttributeValues: { ":pk": S(pk), ":now": S(new Date().toISOString()) },
+      ExpressionAttributeValues: {
+        ":pk": S(pk),
+        ":now": S(new Date().toISOString()),
+        ...(bound !== undefined && { ":sk": S(bound) }),
+      },
       ExclusiveStartKey: start && Object.fromEntries(Object.entries(start).map(([k, v]) => [k, S(v)])),
     }),
   );
