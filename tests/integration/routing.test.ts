@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, inject, it } from "vitest";
 import { routes } from "../../lib/routes.ts";
 import { userToken } from "../support/api.ts";
-import { call } from "../support/openapi.ts";
+import { call, successStatus } from "../support/openapi.ts";
 import { admin$, adminListOf, createFor, testUsers } from "../support/sessions.ts";
 
 const user = testUsers();
@@ -267,21 +267,7 @@ describe("every route", () => {
     statuses.UserDeleteAllSessions = all.status;
     const slash = await call("/sessions/", { token: admin });
     statuses.Fallback = slash.status;
-    expect(statuses).toEqual({
-      Health: 200,
-      AdminCreateSession: 201,
-      AdminListSessions: 200,
-      AdminGetSession: 200,
-      AdminDeleteSession: 200,
-      AdminCreateUserSession: 201,
-      AdminListUserSessions: 200,
-      AdminLastUserSession: 200,
-      UserListSessions: 200,
-      UserDeleteAllSessions: 200,
-      UserDeleteSession: 200,
-      UserDeactivateSession: 200,
-      Fallback: 200,
-    });
+    expect(statuses).toEqual(Object.fromEntries(routes.map((route) => [route.id, successStatus(route.id)])));
     expect(await adminListOf(u)).toEqual([]);
   });
 });

@@ -80,6 +80,19 @@ const templates: Template[] = Object.keys(spec.paths ?? {})
   // Concrete paths win over templated ones, as OpenAPI path matching requires.
   .sort((a, b) => a.params - b.params);
 
+/** The documented success status of an operation (a route's id is its operationId): its one 2xx. */
+export function successStatus(operationId: string): number {
+  for (const item of Object.values(spec.paths as Json)) {
+    for (const operation of Object.values(item as Json)) {
+      if (operation?.operationId !== operationId) continue;
+      const codes = Object.keys(operation.responses).filter((code) => /^2\d\d$/.test(code));
+      if (codes.length !== 1) throw new Error(`${operationId} documents ${codes.length} success statuses`);
+      return Number(codes[0]);
+    }
+  }
+  throw new Error(`openapi.yaml has no operation ${operationId}`);
+}
+
 export interface Operation {
   /** The path template, or undefined for a request no operation serves. */
   template: string | undefined;
