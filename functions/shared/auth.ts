@@ -203,7 +203,10 @@ async function fromClaims(claims: VerifiedClaims): Promise<Principal> {
 }
 
 /** The access token handed out at creation: bound to its session by `sid`, expiring with it. */
-export async function issueAccessToken(session: Session, now = new Date()): Promise<string> {
+export async function issueAccessToken(
+  session: Pick<Session, "id" | "userId" | "expiresAt">,
+  now = new Date(),
+): Promise<string> {
   const jwt = new SignJWT({ sid: session.id })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(session.userId)

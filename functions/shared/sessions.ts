@@ -16,10 +16,18 @@ export interface CreatedSession extends SessionResource {
 
 /** Both create routes: stores the session (and the digest of a supplied token), mints its JWT. */
 export async function openSession(input: CreateInput, now = new Date()): Promise<CreatedSession> {
+  const id = newSessionId();
+  // The access token needs nothing the write returns, so it is signed (WebCrypto, on Node's thread
+  // pool) while the write is in flight; it is handed out only if the write succeeds.
+  const signing = issueAccessToken(
+    { id, userId: input.userId, expiresAt: input.expiresAt.toISOString() },
+    now,
+  );
+  signing.catch(() => {}); // awaited below; a failure must not count as unhandled before that
   let session: Awaited<ReturnType<typeof createSession>>;
   try {
     session = await createSession({
-      id: newSessionId(),
+      id,
       userId: input.userId,
       createdAt: now,
       expiresAt: input.expiresAt,
@@ -32,6 +40,6 @@ export async function openSession(input: CreateInput, now = new Date()): Promise
     if (error instanceof TokenAlreadyRegistered) throw tokenConflict();
     throw error;
   }
-  const accessToken = await issueAccessToken(session, now);
+  const accessToken = await signing;
   return { ...toResource(session), token: input.token ?? accessToken, access_token: accessToken };
 }
