@@ -68,7 +68,9 @@ export const normalized = (response: ApiResponse) =>
 
 /**
  * Writes an expired session straight into the table, as DynamoDB's TTL sweeper may leave it for days:
- * the item layout of functions/shared/store.ts.
+ * the item layout of functions/shared/store.ts. Its `ttl` is a day ahead of its expiry, so DynamoDB
+ * Local's sweeper (which acts within seconds) cannot delete it during a test: a read that does not see
+ * it has filtered it, and a write that must leave it alone can be checked.
  */
 export async function plantExpired(
   userId: string,
@@ -77,6 +79,7 @@ export async function plantExpired(
   const id = options.id ?? randomBytes(24).toString("base64url");
   const expiresAt = new Date(Date.now() - 60_000).toISOString();
   const createdAt = options.createdAt ?? new Date(Date.now() - 1_000).toISOString();
+  const ttl = Math.ceil(Date.parse(expiresAt) / 1000) + 86_400;
   await table().put({
     id,
     userId,
@@ -84,7 +87,7 @@ export async function plantExpired(
     createdAt,
     updatedAt: createdAt,
     expiresAt,
-    ttl: Math.ceil(Date.parse(expiresAt) / 1000),
+    ttl,
     isActive: options.isActive ?? true,
     ...(options.tokenDigest && { tokenDigest: options.tokenDigest }),
   });
@@ -93,7 +96,7 @@ export async function plantExpired(
       id: `token#${options.tokenDigest}`,
       sessionId: id,
       expiresAt,
-      ttl: Math.ceil(Date.parse(expiresAt) / 1000),
+      ttl,
     });
   }
   return { id, createdAt, expiresAt };
