@@ -159,20 +159,69 @@ export async function getSession(id: string, now = new Date()): Promise<Session 
   return fromItem(item);
 }
 
-/** The live session a registered token opens, strongly consistent; undefined when none. */
+/**
+ * The live session a registered token opens, strongly consistent; undefined when none. The first
+ * lookup in a container reads the token item (keyed by the digest), then the session, which must
+ * hold the same digest. The binding is kept (see `tokenSessions`), so a repeated token costs one
+ * strongly consistent read of its session: the session item carries the digest, and that read alone
+ * decides, as the contract asks.
+ */
 export async function findSessionByToken(digest: string, now = new Date()): Promise<Session | undefined> {
+  const known = tokenSessions.get(digest);
+  if (known !== undefined) {
+    const session = await sessionHolding(known, digest, now);
+    if (session) return session;
+    tokenSessions.forget(digest);
+  }
   const { Item } = await call(() =>
     db.send(new GetCommand({ TableName, Key: { id: tokenKey(digest) }, ConsistentRead: true })),
   );
   const sessionId = Item?.sessionId;
   if (typeof sessionId !== "string" || expired(Item as { expiresAt: string }, now)) return undefined;
-  const { Item: session } = await call(() =>
-    db.send(new GetCommand({ TableName, Key: { id: sessionId }, ConsistentRead: true })),
+  const session = await sessionHolding(sessionId, digest, now);
+  if (session) tokenSessions.remember(digest, sessionId);
+  return session;
+}
+
+async function sessionHolding(id: string, digest: string, now: Date): Promise<Session | undefined> {
+  const { Item } = await call(() =>
+    db.send(new GetCommand({ TableName, Key: { id }, ConsistentRead: true })),
   );
-  const item = session as SessionItem | undefined;
+  const item = Item as SessionItem | undefined;
   if (!item?.userId || item.tokenDigest !== digest || expired(item, now)) return undefined;
   return fromItem(item);
 }
+
+/**
+ * Token digest → session id, as this container last confirmed it, least recently used first out. A
+ * token item never changes its session, and both are deleted together, the session first (also in
+ * "delete all"), so a session that still holds the digest still has its token item. When the kept
+ * session is gone or no longer holds the digest, the token item is read again: a token registered
+ * anew after its first session was deleted is found.
+ */
+const TOKEN_SESSIONS_MAX = 1000;
+const tokenSessions = {
+  entries: new Map<string, string>(),
+  get(digest: string): string | undefined {
+    const id = this.entries.get(digest);
+    if (id !== undefined) {
+      this.entries.delete(digest);
+      this.entries.set(digest, id);
+    }
+    return id;
+  },
+  remember(digest: string, id: string): void {
+    this.entries.delete(digest);
+    if (this.entries.size >= TOKEN_SESSIONS_MAX) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(digest, id);
+  },
+  forget(digest: string): void {
+    this.entries.delete(digest);
+  },
+};
 
 export function listSessions(page: PageRequest, now = new Date()): Promise<Page> {
   return queryPage("byCreated", FEED, page, now);
@@ -272,12 +321,15 @@ export async function deleteAllUserSessions(userId: string): Promise<number> {
     ExpressionAttributeValues: { ":pk": userId },
   };
   for await (const items of everyPage<Pick<SessionItem, "id" | "tokenDigest">>(query)) {
-    const keys: string[] = [];
-    for (const item of items) {
-      keys.push(item.id);
-      if (typeof item.tokenDigest === "string") keys.push(tokenKey(item.tokenDigest));
+    // Sessions before their token items, in separate batches: if a batch gives up, no session is
+    // left without its token item (findSessionByToken relies on it).
+    const sessions = items.map((item) => item.id);
+    const tokens = items.flatMap((item) =>
+      typeof item.tokenDigest === "string" ? [tokenKey(item.tokenDigest)] : [],
+    );
+    for (const keys of [sessions, tokens]) {
+      for (let i = 0; i < keys.length; i += BATCH_SIZE) await batchDelete(keys.slice(i, i + BATCH_SIZE));
     }
-    for (let i = 0; i < keys.length; i += BATCH_SIZE) await batchDelete(keys.slice(i, i + BATCH_SIZE));
     deleted += items.length;
   }
   return deleted;

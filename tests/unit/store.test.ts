@@ -135,6 +135,46 @@ describe("reads", () => {
     expect(ddb.commandCalls(GetCommand).every((c) => c.args[0].input.ConsistentRead === true)).toBe(true);
   });
 
+  it("findSessionByToken decides a repeated token by one consistent read of the session it opened", async () => {
+    const digest = "ab".repeat(32);
+    ddb
+      .on(GetCommand, { Key: { id: `token#${digest}` } })
+      .resolves({ Item: { id: `token#${digest}`, sessionId: "k1", expiresAt: later } });
+    ddb.on(GetCommand, { Key: { id: "k1" } }).resolves({ Item: item("k1", { tokenDigest: digest }) });
+    expect((await store.findSessionByToken(digest, now))?.id).toBe("k1");
+    expect(ddb.commandCalls(GetCommand)).toHaveLength(2);
+
+    ddb.resetHistory();
+    ddb.on(GetCommand, { Key: { id: "k1" } }).resolves({
+      Item: item("k1", { tokenDigest: digest, isActive: false, deactivatedAt: earlier }),
+    });
+    const again = await store.findSessionByToken(digest, now);
+    expect(again).toMatchObject({ id: "k1", isActive: false });
+    const reads = ddb.commandCalls(GetCommand).map((c) => c.args[0].input);
+    expect(reads).toEqual([{ TableName: "sessions-unit", Key: { id: "k1" }, ConsistentRead: true }]);
+  });
+
+  it("findSessionByToken reads the token item again once the session it opened is gone", async () => {
+    const digest = "cd".repeat(32);
+    const tokenItem = (sessionId: string) => ({
+      Item: { id: `token#${digest}`, sessionId, expiresAt: later },
+    });
+    ddb.on(GetCommand, { Key: { id: `token#${digest}` } }).resolves(tokenItem("old"));
+    ddb.on(GetCommand, { Key: { id: "old" } }).resolves({ Item: item("old", { tokenDigest: digest }) });
+    expect((await store.findSessionByToken(digest, now))?.id).toBe("old");
+
+    // The first session was deleted (both items), and the same token registered to a new one.
+    ddb.on(GetCommand, { Key: { id: "old" } }).resolves({});
+    ddb.on(GetCommand, { Key: { id: `token#${digest}` } }).resolves(tokenItem("new"));
+    ddb.on(GetCommand, { Key: { id: "new" } }).resolves({ Item: item("new", { tokenDigest: digest }) });
+    expect((await store.findSessionByToken(digest, now))?.id).toBe("new");
+
+    // Gone for good: no session, no token item.
+    ddb.on(GetCommand, { Key: { id: "new" } }).resolves({});
+    ddb.on(GetCommand, { Key: { id: `token#${digest}` } }).resolves({});
+    expect(await store.findSessionByToken(digest, now)).toBeUndefined();
+  });
+
   it("pages newest first, filters expiry in the query and reads one extra item to know a next page exists", async () => {
     ddb
       .on(QueryCommand)
@@ -246,8 +286,9 @@ describe("deleteAllUserSessions", () => {
       .map((c) =>
         (c.args[0].input.RequestItems?.["sessions-unit"] ?? []).map((r) => r.DeleteRequest?.Key?.id),
       );
-    expect(batches.map((b) => b.length)).toEqual([25, 5, 2]);
-    expect(batches[2]).toEqual(["t1", "token#aa"]);
+    expect(batches.map((b) => b.length)).toEqual([25, 5, 1, 1]);
+    // Per page, the sessions go first and their token items after, never in one batch.
+    expect(batches.slice(2)).toEqual([["t1"], ["token#aa"]]);
   });
 
   it("retries UnprocessedItems until they are done", async () => {
