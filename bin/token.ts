@@ -6,16 +6,32 @@ import { devSecret } from "../lib/dev-secret.ts";
 // `npm run token -- --sub alice [--admin] [--ttl 3600] [--sid <session id>]`: a dev JWT signed with the
 // local secret (JWT_SECRET, or the one `npm start` keeps in the data folder).
 
-const { values } = parseArgs({
-  options: {
-    sub: { type: "string" },
-    admin: { type: "boolean", default: false },
-    ttl: { type: "string", default: "3600" },
-    sid: { type: "string" },
-  },
-});
+const USAGE = "usage: npm run token -- --sub <user id> [--admin] [--ttl <seconds>] [--sid <session id>]";
+
+function options() {
+  try {
+    return parseArgs({
+      options: {
+        sub: { type: "string" },
+        admin: { type: "boolean", default: false },
+        ttl: { type: "string", default: "3600" },
+        sid: { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const values = options();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 if (!values.sub) {
-  console.error("usage: npm run token -- --sub <user id> [--admin] [--ttl <seconds>] [--sid <session id>]");
+  console.error(USAGE);
   process.exit(2);
 }
 const ttl = Number(values.ttl);
