@@ -41,6 +41,8 @@ export interface Service {
   handler(id: RouteId): Promise<Handler>;
   /** Drops and recreates the sessions table (and any other table named). */
   resetTable(name?: string): Promise<void>;
+  /** Drops a table if it exists. */
+  dropTable(name: string): Promise<void>;
 }
 
 export class Bench {
@@ -82,6 +84,13 @@ export class Bench {
     const client = store.dynamodb;
     await ensureTable(client, TABLE_NAME);
     const handlers = new Map<string, Promise<Handler>>();
+    const dropTable = async (name: string) => {
+      try {
+        await client.send(new DeleteTableCommand({ TableName: name }));
+      } catch (error) {
+        if (!(error instanceof ResourceNotFoundException)) throw error;
+      }
+    };
     return {
       endpoint: this.dynamo.endpoint,
       client,
@@ -99,12 +108,9 @@ export class Bench {
         }
         return loaded;
       },
+      dropTable,
       async resetTable(name = TABLE_NAME) {
-        try {
-          await client.send(new DeleteTableCommand({ TableName: name }));
-        } catch (error) {
-          if (!(error instanceof ResourceNotFoundException)) throw error;
-        }
+        await dropTable(name);
         await ensureTable(client, name);
       },
     };

@@ -83,8 +83,16 @@ export interface Seeded {
  */
 export async function seedSessions(
   service: Service,
-  options: { sessions: number; perUser: number; prefix: string; progress: (line: string) => void },
+  options: {
+    sessions: number;
+    perUser: number;
+    prefix: string;
+    progress: (line: string) => void;
+    /** The table to fill (default the sessions table the handlers read). */
+    table?: string;
+  },
 ): Promise<Seeded> {
+  const table = options.table ?? TABLE_NAME;
   const db = DynamoDBDocumentClient.from(service.client);
   const userCount = Math.max(1, Math.ceil(options.sessions / options.perUser));
   const users = Array.from({ length: userCount }, (_, i) => `${options.prefix}-u${i}`);
@@ -122,9 +130,9 @@ export async function seedSessions(
     for (let attempt = 0; requests.length > 0; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, 20 * attempt));
       const { UnprocessedItems } = await db.send(
-        new BatchWriteCommand({ RequestItems: { [TABLE_NAME]: requests } }),
+        new BatchWriteCommand({ RequestItems: { [table]: requests } }),
       );
-      requests = (UnprocessedItems?.[TABLE_NAME] ?? []) as typeof requests;
+      requests = (UnprocessedItems?.[table] ?? []) as typeof requests;
     }
     written += batch.length;
     if (written / options.sessions >= nextReport) {

@@ -1,11 +1,6 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { DynamoDBAdapter } from "@auth/dynamodb-adapter";
-import {
-  CreateTableCommand,
-  DeleteTableCommand,
-  ResourceNotFoundException,
-  UpdateTimeToLiveCommand,
-} from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocument } from "@aws-sdk/lib-dynamodb";
 import type { CapacityTotals } from "../capacity.ts";
 import { type Bench, type Service, TABLE_NAME } from "../context.ts";
@@ -57,14 +52,6 @@ async function createPeerTable(service: Service) {
   );
 }
 
-async function dropTable(service: Service, name: string) {
-  try {
-    await service.client.send(new DeleteTableCommand({ TableName: name }));
-  } catch (error) {
-    if (!(error instanceof ResourceNotFoundException)) throw error;
-  }
-}
-
 interface Side {
   latency: Summary;
   capacity: CapacityTotals;
@@ -79,7 +66,7 @@ export async function peerPhase(bench: Bench): Promise<PhaseOutcome> {
   const service = await bench.services();
   const { store, recorder } = service;
   await service.resetTable();
-  await dropTable(service, PEER_TABLE);
+  await service.dropTable(PEER_TABLE);
   await createPeerTable(service);
 
   // The client configuration Auth.js documents for this adapter.
@@ -219,7 +206,7 @@ export async function peerPhase(bench: Bench): Promise<PhaseOutcome> {
       peer: { call: "deleteSession", latency: summarize(peer.delete), capacity: c.peerDelete },
     },
   ];
-  await dropTable(service, PEER_TABLE);
+  await service.dropTable(PEER_TABLE);
   await service.resetTable(TABLE_NAME);
 
   return {
