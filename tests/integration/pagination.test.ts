@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FEED } from "../../lib/table.ts";
 import { table } from "../support/api.ts";
 import { call } from "../support/openapi.ts";
 import {
@@ -8,6 +7,7 @@ import {
   createFor,
   nextLink,
   plantExpired,
+  plantSession,
   testUsers,
   walk,
 } from "../support/sessions.ts";
@@ -115,18 +115,7 @@ describe("cursor walk", () => {
     const createdAt = new Date(Date.now() - 5_000).toISOString();
     const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
     const sameMoment = Array.from({ length: 9 }, (_, i) => `same-ms-${i}-${Date.now().toString(36)}`);
-    for (const id of sameMoment) {
-      await table().put({
-        id,
-        userId,
-        feed: FEED,
-        createdAt,
-        updatedAt: createdAt,
-        expiresAt,
-        ttl: Math.ceil(Date.parse(expiresAt) / 1000),
-        isActive: true,
-      });
-    }
+    for (const id of sameMoment) await plantSession(userId, expiresAt, { id, createdAt });
     const pages = await walk(`${listPath(userId)}?limit=2`, await admin$());
     expect(pages.map((page) => page.body.length)).toEqual([2, 2, 2, 2, 1]);
     expect(ids(pages).sort()).toEqual([...sameMoment].sort());

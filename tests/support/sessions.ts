@@ -66,18 +66,21 @@ export const normalized = (response: ApiResponse) =>
     .replace(/"timestamp":"[^"]*"/, '"timestamp":"…"')
     .replace(/"requestId":"[^"]*"/, '"requestId":"…"')}`;
 
+interface PlantOptions {
+  id?: string;
+  createdAt?: string;
+  tokenDigest?: string;
+  isActive?: boolean;
+}
+
 /**
- * Writes an expired session straight into the table, as DynamoDB's TTL sweeper may leave it for days:
- * the item layout of functions/shared/store.ts. Its `ttl` is a day ahead of its expiry, so DynamoDB
- * Local's sweeper (which acts within seconds) cannot delete it during a test: a read that does not see
- * it has filtered it, and a write that must leave it alone can be checked.
+ * Writes a session straight into the table, in the item layout of functions/shared/store.ts, with its
+ * `ttl` a day after its expiry: DynamoDB Local's sweeper (which acts within seconds) cannot delete it
+ * during a test, so a read that does not see it has filtered it, and a write that must leave it alone
+ * can be checked.
  */
-export async function plantExpired(
-  userId: string,
-  options: { id?: string; createdAt?: string; tokenDigest?: string; isActive?: boolean } = {},
-) {
+export async function plantSession(userId: string, expiresAt: string, options: PlantOptions = {}) {
   const id = options.id ?? randomBytes(24).toString("base64url");
-  const expiresAt = new Date(Date.now() - 60_000).toISOString();
   const createdAt = options.createdAt ?? new Date(Date.now() - 1_000).toISOString();
   const ttl = Math.ceil(Date.parse(expiresAt) / 1000) + 86_400;
   await table().put({
@@ -101,6 +104,10 @@ export async function plantExpired(
   }
   return { id, createdAt, expiresAt };
 }
+
+/** An expired session as DynamoDB's TTL sweeper may leave it for days (see plantSession). */
+export const plantExpired = (userId: string, options: PlantOptions = {}) =>
+  plantSession(userId, new Date(Date.now() - 60_000).toISOString(), options);
 
 /** A user's sessions as the admin list shows them (every page). */
 export async function adminListOf(userId: string): Promise<any[]> {
