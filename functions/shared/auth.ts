@@ -9,6 +9,7 @@ import {
   jwtVerify,
   SignJWT,
 } from "jose";
+import LRUCache from "../../lib/shims/lru-cache.ts";
 import { config, jwtSecret } from "./config.ts";
 import { forbidden, HttpError, serviceUnavailable, unauthorized } from "./errors.ts";
 import { findSessionByToken, getSession, type Session } from "./store.ts";
@@ -104,6 +105,8 @@ const verifyOptions = {
   requiredClaims: ["exp", "sub"],
   clockTolerance: CLOCK_TOLERANCE_SECONDS,
 };
+const ownOptions = { ...verifyOptions, algorithms: ["HS256"] };
+const providerOptions = { ...verifyOptions, algorithms: ["RS256", "ES256"] };
 
 /** Verified claims, or undefined for anything that is not a valid JWT: never throws but for 503. */
 async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined> {
@@ -116,10 +119,7 @@ async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined
   try {
     if (alg === "HS256") return await verifyOwnJwt(credential);
     if (jwks && (alg === "RS256" || alg === "ES256")) {
-      const { payload } = await jwtVerify(credential, jwks, {
-        ...verifyOptions,
-        algorithms: ["RS256", "ES256"],
-      });
+      const { payload } = await jwtVerify(credential, jwks, providerOptions);
       return accepted(payload, false);
     }
     return undefined;
@@ -135,11 +135,9 @@ async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined
 async function verifyOwnJwt(credential: string): Promise<VerifiedClaims | undefined> {
   const digest = tokenDigest(credential);
   const known = verifiedTokens.get(digest);
-  if (known) return known;
-  const { payload } = await jwtVerify(credential, await hmacKey(), {
-    ...verifyOptions,
-    algorithms: ["HS256"],
-  });
+  if (known && insideClockLimits(known, Date.now() / 1000)) return known;
+  if (known) verifiedTokens.delete(digest);
+  const { payload } = await jwtVerify(credential, await hmacKey(), ownOptions);
   const claims = accepted(payload, true);
   if (claims) verifiedTokens.set(digest, claims);
   return claims;
@@ -162,25 +160,7 @@ function accepted(payload: JWTPayload, issuedHere: boolean): VerifiedClaims | un
  * jose decides again. Failures are never kept, and a `sid` is still checked on every request.
  * JWKS tokens are not kept: a key the provider withdraws must stop working when jose drops it.
  */
-const VERIFIED_TOKENS_MAX = 1000;
-const verifiedTokens = {
-  entries: new Map<string, VerifiedClaims>(),
-  get(digest: string): VerifiedClaims | undefined {
-    const claims = this.entries.get(digest);
-    if (claims === undefined) return undefined;
-    this.entries.delete(digest);
-    if (!insideClockLimits(claims, Date.now() / 1000)) return undefined;
-    this.entries.set(digest, claims);
-    return claims;
-  },
-  set(digest: string, claims: VerifiedClaims): void {
-    if (this.entries.size >= VERIFIED_TOKENS_MAX) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    this.entries.set(digest, claims);
-  },
-};
+const verifiedTokens = new LRUCache<string, VerifiedClaims>(1000);
 
 /** jose's own `exp` and `nbf` rules (same tolerance) and the `iat` skew limit, at `now` seconds. */
 function insideClockLimits({ exp, nbf, iat }: VerifiedClaims, now: number): boolean {

@@ -11,6 +11,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import LRUCache from "../../lib/shims/lru-cache.ts";
 import { FEED, type IndexName, sessionTable } from "../../lib/table.ts";
 import { config } from "./config.ts";
 import { SessionNotFound, serviceUnavailable, TokenAlreadyRegistered } from "./errors.ts";
@@ -171,7 +172,7 @@ export async function findSessionByToken(digest: string, now = new Date()): Prom
   if (known !== undefined) {
     const session = await sessionHolding(known, digest, now);
     if (session) return session;
-    tokenSessions.forget(digest);
+    tokenSessions.delete(digest);
   }
   const { Item } = await call(() =>
     db.send(new GetCommand({ TableName, Key: { id: tokenKey(digest) }, ConsistentRead: true })),
@@ -179,7 +180,7 @@ export async function findSessionByToken(digest: string, now = new Date()): Prom
   const sessionId = Item?.sessionId;
   if (typeof sessionId !== "string" || expired(Item as { expiresAt: string }, now)) return undefined;
   const session = await sessionHolding(sessionId, digest, now);
-  if (session) tokenSessions.remember(digest, sessionId);
+  if (session) tokenSessions.set(digest, sessionId);
   return session;
 }
 
@@ -199,29 +200,7 @@ async function sessionHolding(id: string, digest: string, now: Date): Promise<Se
  * session is gone or no longer holds the digest, the token item is read again: a token registered
  * anew after its first session was deleted is found.
  */
-const TOKEN_SESSIONS_MAX = 1000;
-const tokenSessions = {
-  entries: new Map<string, string>(),
-  get(digest: string): string | undefined {
-    const id = this.entries.get(digest);
-    if (id !== undefined) {
-      this.entries.delete(digest);
-      this.entries.set(digest, id);
-    }
-    return id;
-  },
-  remember(digest: string, id: string): void {
-    this.entries.delete(digest);
-    if (this.entries.size >= TOKEN_SESSIONS_MAX) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    this.entries.set(digest, id);
-  },
-  forget(digest: string): void {
-    this.entries.delete(digest);
-  },
-};
+const tokenSessions = new LRUCache<string, string>(1000);
 
 export function listSessions(page: PageRequest, now = new Date()): Promise<Page> {
   return queryPage("byCreated", FEED, page, now);
