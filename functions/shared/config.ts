@@ -2,12 +2,6 @@ import { serviceUnavailable } from "./errors.ts";
 
 // Configuration is read once per cold start; a missing or malformed value fails loudly with its name.
 
-export function requireEnv(name: string): string {
-  const value = process.env[name];
-  if (value === undefined || value === "") throw new Error(`Missing required environment variable ${name}`);
-  return value;
-}
-
 function optionalEnv(name: string): string | undefined {
   const value = process.env[name];
   return value === undefined || value === "" ? undefined : value;
