@@ -9,6 +9,7 @@ import {
   startDynamoDbLocal,
 } from "../lib/dynamodb-local.ts";
 import { startLocalApi } from "../lib/local-api.ts";
+import { eventsSettings, startLocalEvents } from "../lib/local-events.ts";
 
 // `npm start`: DynamoDB Local (unless DYNAMODB_ENDPOINT is set), the table, and the whole API on PORT.
 
@@ -21,6 +22,14 @@ process.env.JWT_SECRET = devSecret(dataDir);
 process.env.AWS_REGION ??= "us-east-1";
 process.env.AWS_ACCESS_KEY_ID ??= "local";
 process.env.AWS_SECRET_ACCESS_KEY ??= "local";
+
+let eventSettings: ReturnType<typeof eventsSettings>;
+try {
+  eventSettings = eventsSettings(process.env);
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(1);
+}
 
 let dynamo: DynamoDbLocal | undefined;
 try {
@@ -37,6 +46,7 @@ try {
 const endpoint = process.env.DYNAMODB_ENDPOINT as string;
 const client = localClient(endpoint);
 const table = await ensureTable(client, tableName);
+const events = await startLocalEvents({ client, endpoint, tableName, dataDir, settings: eventSettings });
 client.destroy();
 const api = await startLocalApi({ port });
 
@@ -47,6 +57,7 @@ console.log(
 console.log("Tokens: npm run token -- --sub alice            (user)");
 console.log("        npm run token -- --sub ops --admin      (admin: sessions:admin scope)");
 console.log(`Try:    curl ${api.url}/health`);
+console.log(events.summary);
 
 let stopping = false;
 async function shutdown(signal: string) {
@@ -56,6 +67,7 @@ async function shutdown(signal: string) {
   const force = setTimeout(() => process.exit(1), 5_000);
   force.unref();
   await api.close();
+  await events.stop();
   await dynamo?.stop();
   process.exit(0);
 }

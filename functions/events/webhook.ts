@@ -67,8 +67,9 @@ export type Attempt = { delivered: true } | { delivered: false; reason: string }
 export async function postEvent(
   target: WebhookTarget,
   event: SessionEvent,
-  now = new Date(),
+  options: { now?: Date; signal?: AbortSignal } = {},
 ): Promise<Attempt> {
+  const now = options.now ?? new Date();
   const body = JSON.stringify(event);
   const headers: Record<string, string> = {
     "content-type": "application/cloudevents+json",
@@ -83,7 +84,9 @@ export async function postEvent(
       headers,
       body,
       redirect: "manual",
-      signal: AbortSignal.timeout(POST_TIMEOUT_MS),
+      signal: options.signal
+        ? AbortSignal.any([options.signal, AbortSignal.timeout(POST_TIMEOUT_MS)])
+        : AbortSignal.timeout(POST_TIMEOUT_MS),
     });
     await response.body?.cancel();
     if (response.status >= 200 && response.status < 300) return { delivered: true };
