@@ -146,7 +146,9 @@ describe("webhook adapter", () => {
   });
 
   it("sends webhook-id and webhook-timestamp but no signature without a secret", async () => {
-    await postEvent(webhookTarget(url, undefined), sessionEvent(2), { now: new Date("2026-11-30T10:00:00.000Z") });
+    await postEvent(webhookTarget(url, undefined), sessionEvent(2), {
+      now: new Date("2026-11-30T10:00:00.000Z"),
+    });
     expect(received[0]?.headers).toMatchObject({
       "webhook-id": "event-2",
       "webhook-timestamp": "1796032800",
