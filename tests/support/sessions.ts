@@ -74,7 +74,7 @@ interface PlantOptions {
 }
 
 /**
- * Writes a session straight into the table, in the item layout of functions/shared/store.ts, with its
+ * Writes a session straight into the table, in the item layout of functions/shared/store/items.ts, with its
  * `ttl` a day after its expiry: DynamoDB Local's sweeper (which acts within seconds) cannot delete it
  * during a test, so a read that does not see it has filtered it, and a write that must leave it alone
  * can be checked.
