@@ -2,20 +2,24 @@ import type { AttributeValue as SdkAttributeValue } from "@aws-sdk/client-dynamo
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { AttributeValue, DynamoDBRecord } from "aws-lambda";
 import { type SessionResource, toResource } from "../shared/resource.ts";
-import { type EndedMarker, fromItem, isSessionItem, type SessionItem } from "./item-layout.ts";
+import {
+  type Actor,
+  type EndReason,
+  fromItem,
+  isSessionItem,
+  type SessionItem as StoredItem,
+} from "../shared/store/items.ts";
 
 // One stream record of the sessions table in, at most one CloudEvent out (CONTRACT section 9). Pure:
 // no clock, no I/O; everything an event says comes from the record itself, so a redelivered record
 // yields the same event, byte for byte.
 
 export type EventType = "session.created" | "session.deactivated" | "session.deleted" | "session.expired";
-export type DeleteReason = EndedMarker["reason"];
 export type ExpiryReason = "absolute" | "idle";
+export type { Actor };
 
-export interface Actor {
-  type: "user" | "admin" | "system";
-  sub?: string;
-}
+/** The idle clock (CONTRACT section 8) is read when the item has one. */
+type SessionItem = StoredItem & { idleExpiresAt?: string };
 
 export interface SessionEvent {
   specversion: "1.0";
@@ -30,7 +34,7 @@ export interface SessionEvent {
   datacontenttype: "application/json";
   data: {
     session: SessionResource;
-    reason: DeleteReason | "user" | ExpiryReason | null;
+    reason: EndReason | ExpiryReason | null;
     actor: Actor;
   };
 }
