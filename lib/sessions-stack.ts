@@ -10,12 +10,20 @@ import {
   LogGroupLogDestination,
 } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
-import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
+import {
+  AttributeType,
+  BillingMode,
+  ProjectionType,
+  StreamViewType,
+  Table,
+  TableEncryption,
+} from "aws-cdk-lib/aws-dynamodb";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
 import { EndpointFunction } from "./endpoint-function.ts";
+import { EventsPipeline } from "./events-pipeline.ts";
 import { functionDefaults, type Route, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
 
@@ -32,6 +40,8 @@ export interface SessionsSettings {
   readonly jwksUrl?: string | undefined;
   readonly jwtIssuer?: string | undefined;
   readonly jwtAudience?: string | undefined;
+  /** Also deliver every lifecycle event, signed, to this https:// URL (docs/events.md). */
+  readonly eventsWebhookUrl?: string | undefined;
 }
 
 export const defaultSettings = {
@@ -83,6 +93,10 @@ export function settingsFromContext(node: Node): SessionsSettings {
   if (jwksUrl !== undefined && !jwksUrl.startsWith("https://")) {
     throw new Error(`Context jwksUrl must be an https:// URL, got "${jwksUrl}"`);
   }
+  const eventsWebhookUrl = read("eventsWebhookUrl");
+  if (eventsWebhookUrl !== undefined && URL.parse(eventsWebhookUrl)?.protocol !== "https:") {
+    throw new Error(`Context eventsWebhookUrl must be an https:// URL, got "${eventsWebhookUrl}"`);
+  }
   return {
     stage,
     throttleRate: integer("throttleRate", defaultSettings.throttleRate, 1, 10_000),
@@ -93,6 +107,7 @@ export function settingsFromContext(node: Node): SessionsSettings {
     jwksUrl,
     jwtIssuer: read("jwtIssuer"),
     jwtAudience: read("jwtAudience"),
+    eventsWebhookUrl,
   };
 }
 
@@ -106,6 +121,7 @@ const attributeType = (type: KeyType) => (type === "S" ? AttributeType.STRING : 
 export class SessionsStack extends Stack {
   readonly table: Table;
   readonly api: HttpApi;
+  readonly events: EventsPipeline;
   readonly functions = new Map<string, EndpointFunction>();
 
   constructor(scope: Construct, id: string, props: SessionsStackProps) {
@@ -122,6 +138,7 @@ export class SessionsStack extends Stack {
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: sessionTable.ttlAttribute,
+      stream: StreamViewType[sessionTable.stream],
       encryption: TableEncryption.AWS_MANAGED,
       deletionProtection: keep,
       removalPolicy,
@@ -225,12 +242,32 @@ export class SessionsStack extends Stack {
       this.functions.set(route.id, fn);
     }
 
+    this.events = new EventsPipeline(this, "Events", {
+      table: this.table,
+      logRetention: settings.logRetention,
+      removalPolicy,
+      memoryMb: settings.memoryMb,
+      webhookUrl: settings.eventsWebhookUrl,
+    });
+
     new CfnOutput(this, "ApiUrl", { value: stage.url, description: "Base URL of the sessions API" });
     new CfnOutput(this, "TableName", { value: this.table.tableName, description: "DynamoDB table" });
     new CfnOutput(this, "JwtSecretArn", {
       value: jwtSecret.secretArn,
       description: "Secrets Manager secret holding the HS256 key (see docs/deploy.md for admin tokens)",
     });
+    new CfnOutput(this, "EventBusName", {
+      value: this.events.bus.eventBusName,
+      description: "EventBridge bus of the lifecycle events (docs/events.md)",
+    });
+    new CfnOutput(this, "EventsDeadLetterQueueUrl", { value: this.events.deadLetterQueue.queueUrl });
+    new CfnOutput(this, "EventsDeadLetterQueueArn", { value: this.events.deadLetterQueue.queueArn });
+    if (this.events.webhook) {
+      new CfnOutput(this, "EventsWebhookSecretArn", {
+        value: this.events.webhook.secret.secretArn,
+        description: "Signing key of the webhook target: receivers use whsec_ + its base64",
+      });
+    }
   }
 
   /** Exactly the route's declared access: its table actions on the table, Query on its indexes. */

@@ -41,8 +41,9 @@ function nagFindings(build: (app: App) => Stack): Violation[] {
   return report.pluginReports.filter((r) => r.pluginName === "AwsSolutions").flatMap((r) => r.violations);
 }
 
-const sessionsStack = (stage: string) => (app: App) => {
+const sessionsStack = (stage: string, eventsWebhookUrl?: string) => (app: App) => {
   app.node.setContext("stage", stage);
+  if (eventsWebhookUrl) app.node.setContext("eventsWebhookUrl", eventsWebhookUrl);
   return new SessionsStack(app, `Sessions-${stage}`, { settings: settingsFromContext(app.node) });
 };
 
@@ -58,18 +59,22 @@ describe("cdk-nag AwsSolutions", () => {
     expect(findings.map((f) => f.ruleName)).toContain("AwsSolutions-IAM5[Resource::*]");
   });
 
-  for (const stage of ["dev", "prod"]) {
-    it(`leaves no error and no warning unacknowledged on the ${stage} stack`, () => {
-      const findings = nagFindings(sessionsStack(stage));
+  for (const [stage, webhook] of [
+    ["dev", undefined],
+    ["prod", undefined],
+    ["dev", "https://hooks.example.com/sessions"],
+  ] as const) {
+    it(`leaves no error and no warning unacknowledged on the ${stage} stack${webhook ? " with the webhook target" : ""}`, () => {
+      const findings = nagFindings(sessionsStack(stage, webhook));
       expect(
         findings.map((f) => `${f.severity} ${f.ruleName} ${f.violatingConstructs?.[0]?.constructPath}`),
       ).toEqual([]);
     });
   }
 
-  it("acknowledges only APIG4 on each route and SMG4 on the secret, each with a reason", () => {
+  it("acknowledges only APIG4 on each route, SMG4 on the secrets and SQS3 on the events DLQ, each with a reason", () => {
     const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
-    const stack = sessionsStack("dev")(app);
+    const stack = sessionsStack("dev", "https://hooks.example.com/sessions")(app);
     const acknowledged: string[] = [];
     const visit = (node: IConstruct) => {
       for (const entry of node.node.metadata) {
@@ -87,6 +92,8 @@ describe("cdk-nag AwsSolutions", () => {
     visit(stack);
     const expected = [
       "JwtSecret AwsSolutions-SMG4",
+      "Events/DeadLetters AwsSolutions-SQS3",
+      "Events/WebhookSecret AwsSolutions-SMG4",
       ...(routes as readonly Route[]).map((r) => `${r.id}Route AwsSolutions-APIG4`),
     ];
     expect(acknowledged.sort()).toEqual(expected.sort());
