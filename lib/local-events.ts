@@ -9,7 +9,7 @@ import {
   type Shard,
   type _Record as StreamRecord,
 } from "@aws-sdk/client-dynamodb-streams";
-import type { AttributeValue, DynamoDBRecord } from "aws-lambda";
+import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { createHandler } from "../functions/events/handler.ts";
 import { logPublisher } from "../functions/events/publisher.ts";
 import { retryDelay, type WebhookTarget, webhookTarget } from "../functions/events/webhook.ts";
@@ -71,7 +71,7 @@ export async function startLocalEvents(options: {
       secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? "local",
     },
   });
-  const poller = new StreamPoller(streams, streamArn, dir, createHandler(outbox ?? logPublisher));
+  const poller = new StreamPoller({ streams, streamArn, dir, handle: createHandler(outbox ?? logPublisher) });
   const running = poller.run();
   const target = options.settings.webhook;
   return {
@@ -121,7 +121,21 @@ interface Checkpoint {
   shards: Record<string, ShardState>;
 }
 
-class StreamPoller {
+export interface PollerOptions {
+  streams: DynamoDBStreamsClient;
+  streamArn: string;
+  /** Where checkpoint.json and dead-letter.jsonl live. */
+  dir: string;
+  /** The events function. */
+  handle: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
+  pollMs?: number;
+  maxAttempts?: number;
+  /** Milliseconds to wait after the n-th consecutive failure. */
+  delay?: (failures: number) => number;
+}
+
+/** Reads every shard of the stream in order and runs the events function on each batch. */
+export class StreamPoller {
   private stopped = false;
   private wake: (() => void) | undefined;
   private readonly iterators = new Map<string, string>();
@@ -131,19 +145,20 @@ class StreamPoller {
   private readonly streams: DynamoDBStreamsClient;
   private readonly streamArn: string;
   private readonly dir: string;
-  private readonly handle: ReturnType<typeof createHandler>;
+  private readonly handle: PollerOptions["handle"];
+  private readonly pollMs: number;
+  private readonly maxAttempts: number;
+  private readonly delay: (failures: number) => number;
 
-  constructor(
-    streams: DynamoDBStreamsClient,
-    streamArn: string,
-    dir: string,
-    handle: ReturnType<typeof createHandler>,
-  ) {
-    this.streams = streams;
-    this.streamArn = streamArn;
-    this.dir = dir;
-    this.handle = handle;
-    this.file = join(dir, "checkpoint.json");
+  constructor(options: PollerOptions) {
+    this.streams = options.streams;
+    this.streamArn = options.streamArn;
+    this.dir = options.dir;
+    this.handle = options.handle;
+    this.pollMs = options.pollMs ?? POLL_MS;
+    this.maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS;
+    this.delay = options.delay ?? retryDelay;
+    this.file = join(options.dir, "checkpoint.json");
     this.checkpoint = this.load();
   }
 
@@ -168,10 +183,10 @@ class StreamPoller {
         if (errors === 1 || errors % 20 === 0)
           logger.warn("reading the stream failed", { error: error as Error });
         this.iterators.clear();
-        await this.sleep(retryDelay(errors));
+        await this.sleep(this.delay(errors));
         continue;
       }
-      if (read === 0) await this.sleep(POLL_MS);
+      if (read === 0) await this.sleep(this.pollMs);
     }
   }
 
@@ -239,14 +254,14 @@ class StreamPoller {
     const before = batch[index - 1]?.dynamodb?.SequenceNumber;
     if (before) this.save(id, { sequence: before });
     const attempts = (this.failures.get(id) ?? 0) + 1;
-    if (attempts >= MAX_ATTEMPTS) {
+    if (attempts >= this.maxAttempts) {
       // As on AWS, a record that keeps failing is set aside (its identifiers, never its images).
       this.deadLetter(id, batch[index] as DynamoDBRecord);
       this.failures.delete(id);
       this.save(id, { sequence: batch[index]?.dynamodb?.SequenceNumber as string });
     } else {
       this.failures.set(id, attempts);
-      await this.sleep(retryDelay(attempts));
+      await this.sleep(this.delay(attempts));
     }
     this.iterators.delete(id);
     return records.length;
