@@ -18,6 +18,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { HttpError, SessionNotFound, TokenAlreadyRegistered } from "../../functions/shared/errors.ts";
 import * as store from "../../functions/shared/store/index.ts";
 import { MAX_BATCH, PAGE_BUDGET } from "../../functions/shared/store/query.ts";
+import { feedOf } from "../../lib/table.ts";
 
 const END_ALL_BUDGET_MS = store.END_ALL_BUDGET_MS;
 const userEnd = (sub: string) => ({ reason: "user_all" as const, actor: { type: "user" as const, sub } });
@@ -67,7 +68,7 @@ describe("createSession", () => {
       Item: {
         id: "s1",
         userId: "alice",
-        feed: "all",
+        feed: feedOf("s1"),
         createdAt: "2030-01-01T00:00:00.000Z",
         updatedAt: "2030-01-01T00:00:00.000Z",
         expiresAt: "2030-01-01T10:00:00.123Z",
@@ -212,13 +213,12 @@ describe("reads", () => {
       .on(QueryCommand)
       .resolvesOnce({ Items: [item("a")], ScannedCount: 6, LastEvaluatedKey: { id: "x" } })
       .resolvesOnce({ Items: [item("b")], ScannedCount: 1 });
-    const page = await store.listSessions({ limit: 5, offset: 0 }, now);
+    const page = await store.listUserSessions("alice", { limit: 5, offset: 0 }, now);
 
     const calls = ddb.commandCalls(QueryCommand);
     // Five of six items were skipped: the next round trip asks for twice as many, not for one each.
     expect(calls.map((c) => c.args[0].input.Limit)).toEqual([6, 12]);
     expect(calls[1]?.args[0].input.ExclusiveStartKey).toEqual({ id: "x" });
-    expect(calls[0]?.args[0].input.IndexName).toBe("byCreated");
     expect(page.items.map((s) => s.id)).toEqual(["a", "b"]);
     expect(page.nextKey).toBeUndefined();
   });
@@ -239,16 +239,16 @@ describe("reads", () => {
     ddb.on(QueryCommand).callsFake((input: { Limit: number }) => ({
       Items: [],
       ScannedCount: input.Limit,
-      LastEvaluatedKey: { id: "deep", feed: "all", createdAt: "2029-06-01T00:00:00.000Z" },
+      LastEvaluatedKey: { id: "deep", userId: "alice", createdAt: "2029-06-01T00:00:00.000Z" },
     }));
-    const page = await store.listSessions({ limit: 10, offset: 0 }, now);
+    const page = await store.listUserSessions("alice", { limit: 10, offset: 0 }, now);
 
     const limits = ddb.commandCalls(QueryCommand).map((c) => c.args[0].input.Limit ?? 0);
     expect(limits.reduce((a, b) => a + b, 0)).toBe(PAGE_BUDGET);
     expect(Math.max(...limits)).toBe(MAX_BATCH);
     expect(limits.length).toBeLessThan(15);
     expect(page.items).toEqual([]);
-    expect(page.nextKey).toEqual({ id: "deep", feed: "all", createdAt: "2029-06-01T00:00:00.000Z" });
+    expect(page.nextKey).toEqual({ id: "deep", userId: "alice", createdAt: "2029-06-01T00:00:00.000Z" });
   });
 
   it("the last session answers 503, never a wrong 404, when the backlog exceeds its budget", async () => {
@@ -263,23 +263,23 @@ describe("reads", () => {
 
   it("bounds a page that resumes from a cursor by the cursor's sort key, and a first page by nothing", async () => {
     ddb.on(QueryCommand).resolves({ Items: [item("b")], ScannedCount: 1 });
-    const startKey = { id: "a", feed: "all", createdAt: "2029-12-31T12:00:00.000Z" };
-    await store.listSessions({ limit: 5, offset: 0 }, now);
-    await store.listSessions({ limit: 5, offset: 0, startKey }, now);
+    const startKey = { id: "a", userId: "alice", createdAt: "2029-12-31T12:00:00.000Z" };
+    await store.listUserSessions("alice", { limit: 5, offset: 0 }, now);
+    await store.listUserSessions("alice", { limit: 5, offset: 0, startKey }, now);
     const [first, resumed] = ddb.commandCalls(QueryCommand).map((c) => c.args[0].input);
     expect(first).toMatchObject({ KeyConditionExpression: "#pk = :pk" });
     expect(first?.ExpressionAttributeNames).not.toHaveProperty("#sk");
     expect(resumed).toMatchObject({
       KeyConditionExpression: "#pk = :pk AND #sk <= :sk",
-      ExpressionAttributeNames: { "#pk": "feed", "#sk": "createdAt" },
-      ExpressionAttributeValues: { ":pk": "all", ":sk": startKey.createdAt },
+      ExpressionAttributeNames: { "#pk": "userId", "#sk": "createdAt" },
+      ExpressionAttributeValues: { ":pk": "alice", ":sk": startKey.createdAt },
       ExclusiveStartKey: startKey,
     });
   });
 
   it("skips offset items", async () => {
     ddb.on(QueryCommand).resolves({ Items: ["a", "b", "c", "d"].map((id) => item(id)), ScannedCount: 4 });
-    const page = await store.listSessions({ limit: 2, offset: 1 }, now);
+    const page = await store.listUserSessions("alice", { limit: 2, offset: 1 }, now);
     expect(page.items.map((s) => s.id)).toEqual(["b", "c"]);
     expect(page.nextKey?.id).toBe("c");
   });

@@ -1,5 +1,5 @@
 import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { FEED } from "../../../lib/table.ts";
+import { feedOf } from "../../../lib/table.ts";
 import { TokenAlreadyRegistered } from "../errors.ts";
 import { call, cancellationCodes, conditional, db, TableName, transactWrite } from "./client.ts";
 import { liveOwned } from "./conditions.ts";
@@ -35,7 +35,7 @@ export async function createSession(input: NewSession): Promise<Session> {
   const item: SessionItem = {
     id: input.id,
     userId: input.userId,
-    feed: FEED,
+    feed: feedOf(input.id),
     createdAt,
     updatedAt: createdAt,
     expiresAt,
