@@ -85,6 +85,15 @@ describe("createSession", () => {
     expect(session).toMatchObject({ id: "s1", isActive: true, deactivatedAt: null, userAgent: null });
   });
 
+  it("takes a create whose retried attempt found its own item as written (the first attempt had landed)", async () => {
+    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: "exists", ...meta }));
+    ddb.on(GetCommand).resolves({ Item: item("s1", { createdAt: now.toISOString() }) });
+    expect((await store.createSession(newSession())).id).toBe("s1");
+
+    ddb.on(GetCommand).resolves({ Item: item("s1", { userId: "mallory", createdAt: now.toISOString() }) });
+    await expect(store.createSession(newSession())).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+  });
+
   it("registers a supplied token's digest in the same transaction", async () => {
     ddb.on(TransactWriteCommand).resolves({});
     await store.createSession(newSession("ab".repeat(32)));
