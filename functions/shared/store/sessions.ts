@@ -1,5 +1,5 @@
 import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { FEED } from "../../../lib/table.ts";
+import { feedOf } from "../../../lib/table.ts";
 import { TokenAlreadyRegistered } from "../errors.ts";
 import { call, cancellationCodes, conditional, db, TableName, transactWrite } from "./client.ts";
 import { liveOwned } from "./conditions.ts";
@@ -35,7 +35,7 @@ export async function createSession(input: NewSession): Promise<Session> {
   const item: SessionItem = {
     id: input.id,
     userId: input.userId,
-    feed: FEED,
+    feed: feedOf(input.id),
     createdAt,
     updatedAt: createdAt,
     expiresAt,
@@ -54,7 +54,16 @@ export async function createSession(input: NewSession): Promise<Session> {
     ExpressionAttributeNames: { "#id": "id" },
   };
   if (input.tokenDigest === null) {
-    await call(() => db.send(new PutCommand(putSession)));
+    try {
+      await call(() => db.send(new PutCommand(putSession)));
+    } catch (error) {
+      // The SDK retries an attempt that timed out; if the first attempt had written the item, the
+      // retry's condition fails on our own session. (A transaction is idempotent by its client
+      // request token; a PutItem is not.) 192 random bits never collide, so the item is ours.
+      if ((error as Error).name !== "ConditionalCheckFailedException") throw error;
+      const written = await readSessionItem(item.id);
+      if (written?.userId !== item.userId || written.createdAt !== item.createdAt) throw error;
+    }
     return fromItem(item);
   }
   const tokenItem: TokenItem = {
