@@ -9,6 +9,7 @@ import { AttributeType, StreamViewType, Table } from "aws-cdk-lib/aws-dynamodb";
 import type { CfnFunction } from "aws-cdk-lib/aws-lambda";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Topic } from "aws-cdk-lib/aws-sns";
+import { Webhook } from "standardwebhooks";
 import { afterAll, describe, expect, it } from "vitest";
 import { bundleRoute } from "../../lib/bundle.ts";
 import { freePort } from "../../lib/dynamodb-local.ts";
@@ -303,64 +304,95 @@ describe("no events role writes the table", () => {
   }
 });
 
+interface Call {
+  target: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A loopback stand-in for AWS endpoints and the webhook receiver: records each call, answers `reply`. */
+async function standIn(reply: (call: Call) => { status: number; body: unknown }) {
+  const calls: Call[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    req.on("end", () => {
+      const call = { target: req.headers["x-amz-target"] as string | undefined, headers: req.headers, body };
+      calls.push(call);
+      const answer = reply(call);
+      res.writeHead(answer.status, { "content-type": "application/x-amz-json-1.1" });
+      res.end(JSON.stringify(answer.body));
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Runs the bundle's handler on one batch in a fresh Node process, as Lambda would; its result. */
+function invokeBundle(file: string, event: unknown, env: Record<string, string>): Promise<unknown> {
+  const script = `const { handler } = await import(${JSON.stringify(`file://${file}`)});
+    const result = await handler(${JSON.stringify(event)}, { getRemainingTimeInMillis: () => 30000 });
+    console.log(JSON.stringify(result));`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      env: {
+        PATH: process.env.PATH,
+        AWS_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: "test",
+        AWS_SECRET_ACCESS_KEY: "test",
+        POWERTOOLS_LOG_LEVEL: "ERROR",
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      err += chunk.toString();
+    });
+    child.on("exit", (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split("\n").at(-1) as string))
+        : reject(new Error(`exit ${code}: ${err}`)),
+    );
+  });
+}
+
 describe("the bundled events function", () => {
   const work = mkdtempSync(join(tmpdir(), "sessions-events-bundle-"));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const batch = {
+    Records: [
+      streamRecord({ eventName: "INSERT", newItem: sessionItem({ id: "bundled-1" }), eventID: "rec-1" }),
+    ],
+  };
+  const bundled = bundleRoute({ id: "Events", entry: EVENTS_ENTRY }, work);
 
   it("fits the bundle budget and publishes a stream batch through EventBridge's PutEvents (a loopback stand-in)", async () => {
-    const built = await bundleRoute({ id: "Events", entry: EVENTS_ENTRY }, work);
+    const built = await bundled;
     expect(built.bytes).toBeLessThan(256 * 1024);
-
-    const calls: { target: string | undefined; body: any }[] = [];
-    const server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      req.on("end", () => {
-        calls.push({ target: req.headers["x-amz-target"] as string | undefined, body: JSON.parse(body) });
-        res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
-        res.end(JSON.stringify({ FailedEntryCount: 0, Entries: [{ EventId: "e-1" }] }));
-      });
-    });
-    const port = await freePort();
-    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    const aws = await standIn(() => ({
+      status: 200,
+      body: { FailedEntryCount: 0, Entries: [{ EventId: "e-1" }] },
+    }));
     try {
-      const record = streamRecord({
-        eventName: "INSERT",
-        newItem: sessionItem({ id: "bundled-1" }),
-        eventID: "rec-1",
+      const result = await invokeBundle(built.file, batch, {
+        EVENTS_BUS_NAME: "sessions-bus",
+        AWS_ENDPOINT_URL_EVENTBRIDGE: aws.url,
       });
-      const script = `const { handler } = await import(${JSON.stringify(`file://${built.file}`)});
-        const result = await handler(${JSON.stringify({ Records: [record] })}, { getRemainingTimeInMillis: () => 30000 });
-        console.log(JSON.stringify(result));`;
-      const output = await new Promise<string>((resolve, reject) => {
-        const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
-          env: {
-            PATH: process.env.PATH,
-            EVENTS_BUS_NAME: "sessions-bus",
-            AWS_REGION: "us-east-1",
-            AWS_ACCESS_KEY_ID: "test",
-            AWS_SECRET_ACCESS_KEY: "test",
-            AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${port}`,
-            POWERTOOLS_LOG_LEVEL: "ERROR",
-          },
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        let out = "";
-        let err = "";
-        child.stdout.on("data", (chunk: Buffer) => {
-          out += chunk.toString();
-        });
-        child.stderr.on("data", (chunk: Buffer) => {
-          err += chunk.toString();
-        });
-        child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${err}`))));
-      });
-      expect(JSON.parse(output.trim().split("\n").at(-1) as string)).toEqual({ batchItemFailures: [] });
-      expect(calls).toHaveLength(1);
-      expect(calls[0]?.target).toBe("AWSEvents.PutEvents");
-      const [entry] = calls[0]?.body.Entries ?? [];
+      expect(result).toEqual({ batchItemFailures: [] });
+      expect(aws.calls.map((call) => call.target)).toEqual(["AWSEvents.PutEvents"]);
+      const [entry] = JSON.parse(aws.calls[0]?.body as string).Entries;
       expect(entry).toMatchObject({
         EventBusName: "sessions-bus",
         Source: "sessions",
@@ -372,7 +404,38 @@ describe("the bundled events function", () => {
         type: "session.created",
       });
     } finally {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await aws.close();
+    }
+  });
+
+  it("as the webhook target, reads the stack's generated key from Secrets Manager and POSTs the event signed with it", async () => {
+    const built = await bundled;
+    const key = "k".repeat(64);
+    const aws = await standIn((call) =>
+      call.target === "secretsmanager.GetSecretValue"
+        ? { status: 200, body: { SecretString: key } }
+        : { status: 204, body: "" },
+    );
+    try {
+      const result = await invokeBundle(built.file, batch, {
+        EVENTS_WEBHOOK_URL: `${aws.url}/hooks`,
+        EVENTS_WEBHOOK_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhook-AbCdEf",
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.url,
+      });
+      expect(result).toEqual({ batchItemFailures: [] });
+      expect(aws.calls.map((call) => call.target ?? "webhook")).toEqual([
+        "secretsmanager.GetSecretValue",
+        "webhook",
+      ]);
+      const post = aws.calls[1] as Call;
+      expect(post.headers["content-type"]).toBe("application/cloudevents+json");
+      // What the receiver configures: whsec_ + the base64 of the stored value (docs/events.md).
+      const receiver = new Webhook(`whsec_${Buffer.from(key).toString("base64")}`);
+      expect(receiver.verify(post.body, post.headers as Record<string, string>)).toMatchObject({
+        id: "rec-1",
+      });
+    } finally {
+      await aws.close();
     }
   });
 });
