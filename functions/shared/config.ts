@@ -1,3 +1,4 @@
+import { jwksSettingsProblem } from "../../lib/jwks-settings.ts";
 import { serviceUnavailable } from "./errors.ts";
 
 // Configuration is read once per cold start; a missing or malformed value fails loudly with its name.
@@ -32,6 +33,9 @@ export const config = {
   dbConnectTimeoutMs: intEnv("DYNAMODB_CONNECT_TIMEOUT_MS", 1_000, 1),
   dbMaxAttempts: intEnv("DYNAMODB_MAX_ATTEMPTS", 3, 1),
 } as const;
+
+const jwksProblem = jwksSettingsProblem(config);
+if (jwksProblem !== undefined) throw new Error(jwksProblem);
 
 /**
  * The HS256 key. Locally and in tests it is `JWT_SECRET`; on AWS the stack passes `JWT_SECRET_ARN`

@@ -154,6 +154,19 @@ describe("HTTP API", () => {
     expect(() => synthStack({ logRetentionDays: "10" })).toThrow(/logRetentionDays/);
     expect(() => synthStack({ jwksUrl: "http://id.example.com/jwks" })).toThrow(/jwksUrl/);
   });
+
+  it("refuses a JWKS URL without both an issuer and an audience: the provider signs for other apps too", () => {
+    const jwksUrl = "https://id.example.com/.well-known/jwks.json";
+    expect(() => synthStack({ jwksUrl })).toThrow(/jwksUrl is set without jwtIssuer and jwtAudience/);
+    expect(() => synthStack({ jwksUrl, jwtIssuer: "https://id.example.com/" })).toThrow(
+      /jwksUrl is set without jwtAudience:/,
+    );
+    expect(() => synthStack({ jwksUrl, jwtAudience: "sessions" })).toThrow(
+      /jwksUrl is set without jwtIssuer:/,
+    );
+    // Issuer and audience alone (HS256 tokens with iss/aud) need no key set.
+    expect(() => synthStack({ jwtIssuer: "https://id.example.com/", jwtAudience: "sessions" })).not.toThrow();
+  });
 });
 
 describe("table", () => {

@@ -1,11 +1,22 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../lib/dynamodb-local.ts";
 import { startRunner } from "../support/runner.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+/** A data folder for one run, removed after this file's tests. */
+function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
 
 /** As a user runs it: no DYNAMODB_ENDPOINT (so it starts its own DynamoDB Local), no JWT_SECRET. */
 const asUser = { DYNAMODB_ENDPOINT: "", JWT_SECRET: "" };
@@ -27,7 +38,7 @@ function javaProcessesUsing(dir: string): number[] {
 
 describe("npm start", () => {
   it("keeps data across restarts, stops cleanly on SIGTERM and leaves no Java process", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "sessions-runner-"));
+    const dataDir = temporaryDir("sessions-runner-");
     const port = await freePort();
     const url = `http://localhost:${port}`;
 
@@ -75,7 +86,7 @@ describe("npm start", () => {
     let stderr = "";
     try {
       execFileSync(process.execPath, ["bin/local.ts"], {
-        env: { ...env, LOCAL_DATA_DIR: mkdtempSync(join(tmpdir(), "sessions-nojava-")) },
+        env: { ...env, LOCAL_DATA_DIR: temporaryDir("sessions-nojava-") },
         encoding: "utf8",
         stdio: "pipe",
       });
@@ -87,4 +98,32 @@ describe("npm start", () => {
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toContain("DynamoDB Local needs Java 17 or newer");
   });
+
+  it.each([
+    [{}, "JWKS_URL is set without JWT_ISSUER and JWT_AUDIENCE"],
+    [{ JWT_ISSUER: "https://idp.example.test/" }, "JWKS_URL is set without JWT_AUDIENCE"],
+    [{ JWT_AUDIENCE: "sessions-api" }, "JWKS_URL is set without JWT_ISSUER"],
+  ])(
+    "refuses JWKS_URL with %j in one line naming what is missing, before starting anything",
+    (extra, message) => {
+      const dataDir = temporaryDir("sessions-jwks-");
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        PORT: "0",
+        LOCAL_DATA_DIR: dataDir,
+        JWKS_URL: "https://idp.example.test/.well-known/jwks.json",
+        JWT_ISSUER: "",
+        JWT_AUDIENCE: "",
+        ...extra,
+      };
+      delete env.DYNAMODB_ENDPOINT;
+      const run = spawnSync(process.execPath, ["bin/local.ts"], { env, encoding: "utf8", timeout: 60_000 });
+      expect(run.status, run.stderr).toBe(1);
+      expect(run.stderr.trim().split("\n")).toEqual([expect.stringContaining(message)]);
+      expect(run.stderr).not.toMatch(/\bat .+:\d+/);
+      expect(run.stdout).toBe("");
+      // Nothing was started or written: no DynamoDB Local folder, no generated secret.
+      expect(readdirSync(dataDir)).toEqual([]);
+    },
+  );
 });
