@@ -167,6 +167,7 @@ function render(family: Family, reply: Reply, requestId: string): APIGatewayProx
     headers: {
       "content-type": "application/json; charset=utf-8",
       "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
       ...reply.headers,
       "x-request-id": requestId,
     },

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, inject, it } from "vitest";
 import { routes } from "../../lib/routes.ts";
-import { userToken } from "../support/api.ts";
+import { api, userToken } from "../support/api.ts";
 import { call, successStatus } from "../support/openapi.ts";
 import { admin$, adminListOf, createFor, testUsers } from "../support/sessions.ts";
 
@@ -236,6 +236,37 @@ describe("request ids", () => {
       .find((l) => l.includes(id));
     expect(line).toBeDefined();
     expect(JSON.parse(line as string)).toMatchObject({ requestId: id, routeId: "Health", status: 200 });
+  });
+});
+
+describe("x-content-type-options: nosniff", () => {
+  // Every answer that goes through tests/support/openapi.ts is checked for it; these are the ones the
+  // handlers never see: the runner's own 413 past API Gateway's 10 MB payload limit.
+  it("is on the answers the runner gives itself", async () => {
+    const response = await api("/sessions", {
+      method: "POST",
+      token: await admin$(),
+      rawBody: `{"pad": "${"p".repeat(10 * 1024 * 1024)}"}`,
+      headers: { "content-type": "application/json" },
+    });
+    expect(response.status).toBe(413);
+    expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("is on 404, 405 and 401 answers of both families", async () => {
+    for (const [method, path] of [
+      ["GET", "/nope"],
+      ["GET", "/api/sessions/a/b"],
+      ["PUT", "/sessions"],
+      ["PUT", "/api/sessions"],
+      ["GET", "/api/sessions"],
+      ["GET", "/sessions"],
+    ]) {
+      const response = await api(path as string, { method });
+      expect(response.status, `${method} ${path}`).toBeGreaterThanOrEqual(400);
+      expect(response.headers.get("x-content-type-options"), `${method} ${path}`).toBe("nosniff");
+    }
   });
 });
 
