@@ -122,6 +122,20 @@ describe("order of checks: route, then auth, then size, then content type, then 
       headers: { "content-type": "text/plain" },
     });
     expect(tooLarge.status).toBe(413);
+    // Oversized and malformed JSON, declared as JSON: parsing it first would answer 400.
+    for (const path of ["/sessions", `/sessions/user/${u}`]) {
+      const malformed = await call(path, {
+        method: "POST",
+        token,
+        rawBody: `{"userId": "${u}", "pad": "${"p".repeat(20_000)}"`,
+        headers: { "content-type": "application/json" },
+      });
+      expect(malformed.status, path).toBe(413);
+      expect(malformed.body).toEqual({
+        detail: "Request body must be at most 16384 bytes",
+        code: "PAYLOAD_TOO_LARGE",
+      });
+    }
     const pathTooLong = await call(`/sessions/user/${"u".repeat(300)}`, {
       method: "POST",
       token,
