@@ -50,6 +50,11 @@ console.log(`Sessions API listening on ${api.url}`);
 console.log(
   `DynamoDB: ${endpoint} (${dynamo ? (flags["in-memory"] ? "DynamoDB Local, in memory" : `DynamoDB Local, data in ${dataDir}`) : "DYNAMODB_ENDPOINT"}), table "${tableName}" ${table === "created" ? "created" : "found"}`,
 );
+if (dynamo?.exposed) {
+  console.log(
+    `Note:   DynamoDB Local listens on every interface, so the dev table is open to your network: ${dynamo.exposed}`,
+  );
+}
 console.log("Tokens: npm run token -- --sub alice            (user)");
 console.log("        npm run token -- --sub ops --admin      (admin: sessions:admin scope)");
 console.log(`Try:    curl ${api.url}/health`);
