@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { jwtSecret } from "./config.ts";
 import { badRequest } from "./errors.ts";
-import type { PageKey } from "./store.ts";
+import type { PageKey } from "./store/index.ts";
 
 // Page cursors are `base64url(json).base64url(hmac)`. The HMAC (keyed from the JWT secret with its own
 // label) makes them tamper-evident, and the list they were issued for is inside the signed payload,
