@@ -127,8 +127,9 @@ describe("the sharded feed", () => {
       const page = await readFeed({ limit: 7, offset: 0, startKey }, now);
       seen.push(...page.items.map((s) => s.id));
       startKey = page.nextKey;
-      // A newer session arrives between two pages.
-      rows.push(row(`new${n++}`, 100 + n));
+      // Newer sessions arrive between two pages, in every shard.
+      for (let k = 0; k < 32; k++) rows.push(row(`new${n}-${k}`, 100 + n));
+      n++;
     } while (startKey);
     expect(seen).toHaveLength(before.length);
     expect(new Set(seen)).toEqual(new Set(before));
@@ -165,7 +166,13 @@ describe("the sharded feed", () => {
 
   it("refuses a cursor position that names no shard or is malformed", async () => {
     model([]);
-    const bad: PageKey[] = [{ "99": "" }, { all: "" }, { "0": "2029-01-01T00:00:00.000Z" }, { "0": "a|b|c" }];
+    const bad: PageKey[] = [
+      { "99": "" },
+      { all: "" },
+      { "0": "2029-01-01T00:00:00.000Z" },
+      { "0": "a|b|c" },
+      { at: "yesterday", "0": "" },
+    ];
     for (const startKey of bad) {
       await expect(readFeed({ limit: 3, offset: 0, startKey }, now)).rejects.toMatchObject({ status: 400 });
     }

@@ -13,6 +13,12 @@ import { MAX_BATCH, PAGE_BUDGET, type Page, type PageKey, type PageRequest } fro
 
 const index = sessionTable.indexes.byCreated;
 const SEP = "|";
+/**
+ * The cursor's high-water mark: the `createdAt` of the last session handed out. A shard the walk has
+ * taken nothing from yet resumes at or below it, so sessions created after the walk began (newer
+ * than everything it has shown) never appear behind older ones.
+ */
+const MARK = "at";
 
 interface Shard {
   partition: string;
@@ -33,7 +39,9 @@ interface Shard {
  * PAGE_BUDGET evaluated items, answering short with the positions reached.
  */
 export async function readFeed(page: PageRequest, now: Date, shards: number = FEED_SHARDS): Promise<Page> {
-  const positions = page.startKey ?? Object.fromEntries(feedPartitions(shards).map((p) => [p, ""]));
+  const { [MARK]: mark, ...positions } =
+    page.startKey ?? Object.fromEntries(feedPartitions(shards).map((p) => [p, ""]));
+  if (mark !== undefined && !ISO.test(mark)) throw badRequest("cursor is not a valid cursor for this list");
   const share = Math.ceil((page.offset + page.limit + 1) / shards) + 1;
   const state: Shard[] = Object.entries(positions).map(([partition, position]) => {
     const from = parsePosition(partition, position, shards);
@@ -53,11 +61,12 @@ export async function readFeed(page: PageRequest, now: Date, shards: number = FE
   const fetch = async (shard: Shard, allowance: number) => {
     const names: Record<string, string> = { ...filter.names, "#pk": index.partitionKey.name };
     const values: Record<string, unknown> = { ...filter.values, ":pk": shard.partition };
-    // Bounding the sort key by the shard's start lets DynamoDB Local seek instead of walking from
-    // the newest item (the same capacity on DynamoDB).
-    if (shard.from) {
+    // Bounding the sort key by the shard's start keeps newer arrivals out of a walk (and lets DynamoDB
+    // Local seek instead of walking from the newest item; the same capacity on DynamoDB).
+    const bound = shard.from?.createdAt ?? mark;
+    if (bound !== undefined) {
       names["#sk"] = index.sortKey.name;
-      values[":sk"] = shard.from.createdAt;
+      values[":sk"] = bound;
     }
     const limit = Math.max(1, Math.min(shard.batch, allowance));
     const result = await call(() =>
@@ -65,7 +74,7 @@ export async function readFeed(page: PageRequest, now: Date, shards: number = FE
         new QueryCommand({
           TableName,
           IndexName: index.name,
-          KeyConditionExpression: shard.from ? "#pk = :pk AND #sk <= :sk" : "#pk = :pk",
+          KeyConditionExpression: bound === undefined ? "#pk = :pk" : "#pk = :pk AND #sk <= :sk",
           FilterExpression: filter.expression,
           ScanIndexForward: false,
           Limit: limit,
@@ -114,7 +123,7 @@ export async function readFeed(page: PageRequest, now: Date, shards: number = FE
   return {
     items: items.map(fromItem),
     limit: page.limit,
-    nextKey: more ? nextPositions(state) : undefined,
+    nextKey: more ? nextPositions(state, taken.at(-1)?.createdAt ?? mark) : undefined,
   };
 }
 
@@ -128,8 +137,8 @@ function newestHead(state: Shard[]): Shard | undefined {
 }
 
 /** Each shard resumes after what the page took from it, or after all it read when it took everything it read. */
-function nextPositions(state: Shard[]): PageKey {
-  const positions: PageKey = {};
+function nextPositions(state: Shard[], mark: string | undefined): PageKey {
+  const positions: PageKey = mark === undefined ? {} : { [MARK]: mark };
   for (const shard of state) {
     if (shard.buffer.length > 0) {
       const last = shard.taken ?? shard.from;
@@ -141,6 +150,8 @@ function nextPositions(state: Shard[]): PageKey {
   }
   return positions;
 }
+
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 const position = (item: Pick<SessionItem, "createdAt" | "id">) => `${item.createdAt}${SEP}${item.id}`;
 

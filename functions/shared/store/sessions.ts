@@ -54,7 +54,16 @@ export async function createSession(input: NewSession): Promise<Session> {
     ExpressionAttributeNames: { "#id": "id" },
   };
   if (input.tokenDigest === null) {
-    await call(() => db.send(new PutCommand(putSession)));
+    try {
+      await call(() => db.send(new PutCommand(putSession)));
+    } catch (error) {
+      // The SDK retries an attempt that timed out; if the first attempt had written the item, the
+      // retry's condition fails on our own session. (A transaction is idempotent by its client
+      // request token; a PutItem is not.) 192 random bits never collide, so the item is ours.
+      if ((error as Error).name !== "ConditionalCheckFailedException") throw error;
+      const written = await readSessionItem(item.id);
+      if (written?.userId !== item.userId || written.createdAt !== item.createdAt) throw error;
+    }
     return fromItem(item);
   }
   const tokenItem: TokenItem = {
