@@ -24,6 +24,7 @@ import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
 import { EndpointFunction } from "./endpoint-function.ts";
 import { EventsPipeline } from "./events-pipeline.ts";
+import { jwksSettingsProblem } from "./jwks-settings.ts";
 import { functionDefaults, type Route, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
 
@@ -93,6 +94,13 @@ export function settingsFromContext(node: Node): SessionsSettings {
   if (jwksUrl !== undefined && !jwksUrl.startsWith("https://")) {
     throw new Error(`Context jwksUrl must be an https:// URL, got "${jwksUrl}"`);
   }
+  const jwtIssuer = read("jwtIssuer");
+  const jwtAudience = read("jwtAudience");
+  const jwksProblem = jwksSettingsProblem(
+    { jwksUrl, jwtIssuer, jwtAudience },
+    { jwksUrl: "jwksUrl", jwtIssuer: "jwtIssuer", jwtAudience: "jwtAudience" },
+  );
+  if (jwksProblem !== undefined) throw new Error(`Context ${jwksProblem}`);
   const eventsWebhookUrl = read("eventsWebhookUrl");
   if (eventsWebhookUrl !== undefined && URL.parse(eventsWebhookUrl)?.protocol !== "https:") {
     throw new Error(`Context eventsWebhookUrl must be an https:// URL, got "${eventsWebhookUrl}"`);
@@ -105,8 +113,8 @@ export function settingsFromContext(node: Node): SessionsSettings {
     memoryMb: integer("memoryMb", defaultSettings.memoryMb, 128, 10_240),
     logRetention: logRetention as RetentionDays,
     jwksUrl,
-    jwtIssuer: read("jwtIssuer"),
-    jwtAudience: read("jwtAudience"),
+    jwtIssuer,
+    jwtAudience,
     eventsWebhookUrl,
   };
 }
