@@ -1,8 +1,8 @@
 import { userRoute } from "./shared/authenticated.ts";
-import { ok } from "./shared/http.ts";
+import { counted, ok } from "./shared/http.ts";
 import { deleteAllUserSessions } from "./shared/store.ts";
 
 export const handler = userRoute().handler(async (event) => {
-  await deleteAllUserSessions(event.auth.sub);
-  return ok("All sessions deleted successfully");
+  const deleted = await deleteAllUserSessions(event.auth.sub);
+  return counted({ sessionsDeleted: deleted }, ok("All sessions deleted successfully"));
 });

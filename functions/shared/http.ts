@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy, { type MiddlewareObj, type Request } from "@middy/core";
 import httpJsonBodyParser from "@middy/http-json-body-parser";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { authFailure, type Counts } from "../../lib/log-metrics.ts";
 import { type Family, familyOf, routeIdOf } from "../../lib/routes.ts";
 import type { Principal } from "./auth.ts";
 import {
@@ -27,6 +29,8 @@ export interface Reply {
   statusCode: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** What the request changed, written on its log line (the metrics of lib/log-metrics.ts); never sent. */
+  counts?: Counts;
 }
 
 /** Seed 2's success envelope (timestamp and requestId are added when it is rendered). */
@@ -42,15 +46,19 @@ export const json = (body: unknown, statusCode = 200, headers?: Record<string, s
   ...(headers && { headers }),
 });
 
+/** The same reply, with what the request changed counted on its log line. */
+export const counted = (counts: Counts, reply: Reply): Reply => ({ ...reply, counts });
+
 export type Stack = ReturnType<typeof routeStack>;
 
 /** No authentication (`/health`, the `$default` route); errors are rendered in the family the path belongs to. */
 export const publicRoute = (): Stack => routeStack(undefined);
 
 /**
- * The middy stack every route starts from: an answer before the function's own timeout, and the
- * family's renderer. Authenticated routes add theirs in functions/shared/authenticated.ts, kept apart
- * so that a function without authentication bundles neither jose nor the DynamoDB client.
+ * The middy stack every route starts from: an answer before the function's own timeout, the Lambda
+ * context (cold start, function request id, X-Ray trace id) on every log line, and the family's
+ * renderer. Authenticated routes add theirs in functions/shared/authenticated.ts, kept apart so that
+ * a function without authentication bundles neither jose nor the DynamoDB client.
  */
 export function routeStack(family: Family | undefined) {
   return middy<RouteEvent, Reply, Error, Context>({
@@ -58,7 +66,9 @@ export function routeStack(family: Family | undefined) {
     timeoutEarlyResponse: () => {
       throw serviceUnavailable();
     },
-  }).use(responder(family));
+  })
+    .use(injectLambdaContext(logger))
+    .use(responder(family));
 }
 
 // --- middlewares --------------------------------------------------------------------------------
@@ -71,7 +81,11 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
     started.set(event, state);
     return state;
   };
-  const finish = (request: Request<RouteEvent, Reply, Error, Context>, reply: Reply) => {
+  const finish = (
+    request: Request<RouteEvent, Reply, Error, Context>,
+    reply: Reply,
+    refused?: HttpError["authFailure"],
+  ) => {
     const event = request.event;
     const { at, requestId } = started.get(event) ?? begin(event);
     const result = render(fixedFamily ?? familyOf(event.rawPath ?? ""), reply, requestId);
@@ -82,6 +96,8 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
       path: event.rawPath,
       status: result.statusCode,
       durationMs: Math.round((performance.now() - at) * 100) / 100,
+      ...reply.counts,
+      ...(refused && { [authFailure.field]: refused }),
     });
     request.response = result as Reply;
   };
@@ -96,7 +112,11 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
         const requestId = started.get(request.event)?.requestId;
         logger.error("unhandled error", { requestId, error: request.error as Error });
       }
-      finish(request, errorReply(fixedFamily ?? familyOf(request.event.rawPath ?? ""), error));
+      finish(
+        request,
+        errorReply(fixedFamily ?? familyOf(request.event.rawPath ?? ""), error),
+        error.authFailure,
+      );
     },
   };
 }
