@@ -236,7 +236,7 @@ describe("least privilege", () => {
   }
 
   for (const route of allRoutes) {
-    it(`${route.id} may do exactly what lib/routes.ts declares, plus logging (and reading the JWT secret if it uses the store)`, () => {
+    it(`${route.id} may do exactly what lib/routes.ts declares, plus logging and tracing (and reading the JWT secret if it uses the store)`, () => {
       const fn = resourcesOf(dev.template, "AWS::Lambda::Function")[logicalIdOf(dev.stack, route.id)];
       const logGroup = { "Fn::GetAtt": [fn?.Properties.LoggingConfig.LogGroup.Ref, "Arn"] };
       const expected = [
@@ -245,13 +245,22 @@ describe("least privilege", () => {
         ...(usesStore(route) ? [`secretsmanager:GetSecretValue ${JSON.stringify({ Ref: secretId })}`] : []),
         `logs:CreateLogStream ${JSON.stringify(logGroup)}`,
         `logs:PutLogEvents ${JSON.stringify(logGroup)}`,
+        'xray:PutTelemetryRecords "*"',
+        'xray:PutTraceSegments "*"',
       ].sort();
       expect(grantsOf(route.id)).toEqual(expected);
     });
   }
 
-  it("grants no wildcard action or resource and never Scan", () => {
-    const text = JSON.stringify(resourcesOf(dev.template, "AWS::IAM::Policy"));
+  it("grants no wildcard action or resource but X-Ray's, in a policy of its own, and never Scan", () => {
+    const policies = Object.values(resourcesOf(dev.template, "AWS::IAM::Policy"));
+    const tracing = policies.filter((p) => JSON.stringify(p).includes('"*"'));
+    expect(tracing).toHaveLength(1);
+    // X-Ray's write actions take no resource ARN; nothing else may share their statement or policy.
+    expect(tracing[0]?.Properties.PolicyDocument.Statement).toEqual([
+      { Action: ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], Effect: "Allow", Resource: "*" },
+    ]);
+    const text = JSON.stringify(policies.filter((p) => p !== tracing[0]));
     expect(text).not.toMatch(/"[a-z0-9-]+:\*"|"\*"|:\*"/);
     expect(text).not.toContain("dynamodb:Scan");
   });
@@ -286,9 +295,15 @@ describe("the JWT secret", () => {
 });
 
 describe("outputs", () => {
-  it("names the API URL, the table and the secret", () => {
+  it("names the API URL, the table, the secret, the alarm topic and the dashboard", () => {
     const outputs = dev.template.toJSON().Outputs;
-    expect(Object.keys(outputs).sort()).toEqual(["ApiUrl", "JwtSecretArn", "TableName"]);
+    expect(Object.keys(outputs).sort()).toEqual([
+      "AlarmTopicArn",
+      "ApiUrl",
+      "DashboardName",
+      "JwtSecretArn",
+      "TableName",
+    ]);
     const [tableId] = only(resourcesOf(dev.template, "AWS::DynamoDB::Table"));
     expect(outputs.TableName.Value).toEqual({ Ref: tableId });
     expect(JSON.stringify(outputs.ApiUrl.Value)).toContain("execute-api");
