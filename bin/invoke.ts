@@ -9,6 +9,7 @@ import {
   prepareEvent,
   sampleEventPath,
 } from "../lib/invoke.ts";
+import { jwksEnvironmentProblem } from "../lib/jwks-settings.ts";
 
 // `npm run invoke -- <RouteId> [event.json]`: bundles the route exactly as it is deployed, then calls
 // the built module's handler with the event (default events/<RouteId>.json) against the local table.
@@ -21,6 +22,12 @@ const { positionals } = parseArgs({ allowPositionals: true, options: {} });
 const [routeId, eventArg] = positionals;
 if (!routeId) {
   console.error(usage);
+  process.exit(2);
+}
+
+const settingsProblem = jwksEnvironmentProblem();
+if (settingsProblem !== undefined) {
+  console.error(settingsProblem);
   process.exit(2);
 }
 

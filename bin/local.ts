@@ -8,11 +8,17 @@ import {
   localClient,
   startDynamoDbLocal,
 } from "../lib/dynamodb-local.ts";
+import { jwksEnvironmentProblem } from "../lib/jwks-settings.ts";
 import { startLocalApi } from "../lib/local-api.ts";
 
 // `npm start`: DynamoDB Local (unless DYNAMODB_ENDPOINT is set), the table, and the whole API on PORT.
 
 const { values: flags } = parseArgs({ options: { "in-memory": { type: "boolean", default: false } } });
+const settingsProblem = jwksEnvironmentProblem();
+if (settingsProblem !== undefined) {
+  console.error(settingsProblem);
+  process.exit(1);
+}
 const dataDir = resolve(process.env.LOCAL_DATA_DIR ?? ".data");
 const port = Number(process.env.PORT ?? 8000);
 process.env.TABLE_NAME ||= "sessions";
@@ -44,6 +50,11 @@ console.log(`Sessions API listening on ${api.url}`);
 console.log(
   `DynamoDB: ${endpoint} (${dynamo ? (flags["in-memory"] ? "DynamoDB Local, in memory" : `DynamoDB Local, data in ${dataDir}`) : "DYNAMODB_ENDPOINT"}), table "${tableName}" ${table === "created" ? "created" : "found"}`,
 );
+if (dynamo?.exposed) {
+  console.log(
+    `Note:   DynamoDB Local listens on every interface, so the dev table is open to your network: ${dynamo.exposed}`,
+  );
+}
 console.log("Tokens: npm run token -- --sub alice            (user)");
 console.log("        npm run token -- --sub ops --admin      (admin: sessions:admin scope)");
 console.log(`Try:    curl ${api.url}/health`);

@@ -6,6 +6,6 @@ import { openSession } from "./shared/sessions.ts";
 export const handler = adminRoute({ body: true }).handler(async (event) => {
   // One instant for the default expiry and created_at, so a default session lives exactly the TTL.
   const now = new Date();
-  const session = await openSession(createInput(event.body, undefined, now), now);
+  const session = await openSession(createInput(event.body, undefined, now), now, event.auth.sub);
   return counted({ sessionsCreated: 1 }, json(session, 201));
 });

@@ -16,6 +16,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
 import { EndpointFunction } from "./endpoint-function.ts";
+import { jwksSettingsProblem } from "./jwks-settings.ts";
 import { Monitoring, type MonitoringSettings, monitoringSettingsFromContext } from "./monitoring.ts";
 import { functionDefaults, type Route, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
@@ -86,6 +87,13 @@ export function settingsFromContext(node: Node): SessionsSettings {
   if (jwksUrl !== undefined && !jwksUrl.startsWith("https://")) {
     throw new Error(`Context jwksUrl must be an https:// URL, got "${jwksUrl}"`);
   }
+  const jwtIssuer = read("jwtIssuer");
+  const jwtAudience = read("jwtAudience");
+  const jwksProblem = jwksSettingsProblem(
+    { jwksUrl, jwtIssuer, jwtAudience },
+    { jwksUrl: "jwksUrl", jwtIssuer: "jwtIssuer", jwtAudience: "jwtAudience" },
+  );
+  if (jwksProblem !== undefined) throw new Error(`Context ${jwksProblem}`);
   return {
     stage,
     throttleRate: integer("throttleRate", defaultSettings.throttleRate, 1, 10_000),
@@ -94,8 +102,8 @@ export function settingsFromContext(node: Node): SessionsSettings {
     memoryMb: integer("memoryMb", defaultSettings.memoryMb, 128, 10_240),
     logRetention: logRetention as RetentionDays,
     jwksUrl,
-    jwtIssuer: read("jwtIssuer"),
-    jwtAudience: read("jwtAudience"),
+    jwtIssuer,
+    jwtAudience,
     monitoring: monitoringSettingsFromContext(node),
   };
 }

@@ -15,10 +15,10 @@ const outdir = join(work, "cdk.out");
 let result: ReturnType<typeof spawnSync>;
 let template: { Resources: Record<string, { Type: string; Properties: any; Metadata?: any }> };
 
-beforeAll(() => {
-  result = spawnSync(
+const synth = (output: string, context: string[]) =>
+  spawnSync(
     join(projectRoot, "node_modules/.bin/cdk"),
-    ["synth", "-q", "--no-notices", "--output", outdir, "-c", "stage=dev"],
+    ["synth", "-q", "--no-notices", "--output", output, ...context.flatMap((c) => ["-c", c])],
     {
       cwd: projectRoot,
       encoding: "utf8",
@@ -33,6 +33,9 @@ beforeAll(() => {
       },
     },
   );
+
+beforeAll(() => {
+  result = synth(outdir, ["stage=dev"]);
   if (result.status === 0) {
     template = JSON.parse(readFileSync(join(outdir, "Sessions-dev.template.json"), "utf8"));
   }
@@ -67,5 +70,14 @@ describe("npx cdk synth", () => {
       const built = readFileSync((await bundleRoute(route, ours)).file);
       expect(staged.equals(built), `${route.id}: stack bundle differs from lib/bundle.ts`).toBe(true);
     }
+  });
+
+  it("fails, naming what is missing, for a JWKS URL without an issuer and an audience", () => {
+    const refused = synth(join(work, "cdk.out-jwks"), [
+      "stage=dev",
+      "jwksUrl=https://id.example.com/.well-known/jwks.json",
+    ]);
+    expect(refused.status, refused.stdout).not.toBe(0);
+    expect(refused.stderr).toContain("Context jwksUrl is set without jwtIssuer and jwtAudience");
   });
 });
