@@ -17,6 +17,8 @@ export interface EndpointFunctionProps {
   readonly logRetention: RetentionDays;
   /** Applies to the function's log group (and so follows the stage). */
   readonly removalPolicy: RemovalPolicy;
+  /** Active X-Ray tracing (default on; `-c tracing=false` turns it off, see docs/deploy.md for its cost). */
+  readonly tracing?: boolean;
 }
 
 /** What every function gets; the caller's environment is merged over it. */
@@ -78,12 +80,14 @@ export class EndpointFunction extends NodejsFunction {
         },
       },
     });
-    // Set on the function itself rather than through `tracing`, which would put X-Ray's wildcard
-    // statement in the role's own policy, where its acknowledgement would hide any other wildcard.
-    (this.node.defaultChild as CfnFunction).tracingConfig = { mode: Tracing.ACTIVE };
-    const tracing = tracingPolicy(scope);
-    tracing.attachToRole(role);
-    this.node.addDependency(tracing);
+    if (props.tracing ?? true) {
+      // Set on the function itself rather than through `tracing`, which would put X-Ray's wildcard
+      // statement in the role's own policy, where its acknowledgement would hide any other wildcard.
+      (this.node.defaultChild as CfnFunction).tracingConfig = { mode: Tracing.ACTIVE };
+      const tracing = tracingPolicy(scope);
+      tracing.attachToRole(role);
+      this.node.addDependency(tracing);
+    }
   }
 }
 

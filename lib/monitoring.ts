@@ -54,6 +54,8 @@ export interface MonitoringSettings {
   readonly dlqMessages: number;
   /** Age of the oldest stream record the events function has not read yet. */
   readonly iteratorAgeSeconds: number;
+  /** Active X-Ray tracing on every function (context `tracing`, default true). */
+  readonly tracing: boolean;
 }
 
 export const defaultMonitoringSettings = {
@@ -67,7 +69,7 @@ export const defaultMonitoringSettings = {
   tableSystemErrors: 1,
   dlqMessages: 1,
   iteratorAgeSeconds: 300,
-} as const satisfies Omit<MonitoringSettings, "alarmEmail">;
+} as const satisfies Omit<MonitoringSettings, "alarmEmail" | "tracing">;
 
 /** Context key, default and bounds of each setting; one table for parsing, docs and tests. */
 export const monitoringContext = {
@@ -112,7 +114,15 @@ export function monitoringSettingsFromContext(node: Node): MonitoringSettings {
   if (alarmEmail !== undefined && !EMAIL.test(alarmEmail)) {
     throw new Error(`Context alarmEmail must be an email address, got "${alarmEmail}"`);
   }
-  return { ...(settings as Omit<MonitoringSettings, "alarmEmail">), alarmEmail };
+  const tracing = read("tracing") ?? "true";
+  if (tracing !== "true" && tracing !== "false") {
+    throw new Error(`Context tracing must be true or false, got "${tracing}"`);
+  }
+  return {
+    ...(settings as Omit<MonitoringSettings, "alarmEmail" | "tracing">),
+    alarmEmail,
+    tracing: tracing === "true",
+  };
 }
 
 /** The events pipeline (stream → events function → bus, with a dead-letter queue), when the stack has one. */

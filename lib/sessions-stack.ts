@@ -211,6 +211,7 @@ export class SessionsStack extends Stack {
         memoryMb: settings.memoryMb,
         logRetention: settings.logRetention,
         removalPolicy,
+        tracing: settings.monitoring.tracing,
       });
       this.grantTableAccess(fn, route);
       if (usesStore(route)) {

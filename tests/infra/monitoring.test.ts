@@ -256,6 +256,15 @@ describe("tracing", () => {
     expect(functions).toHaveLength(allRoutes.length);
     for (const fn of functions) expect(fn.Properties.TracingConfig).toEqual({ Mode: "Active" });
   });
+
+  it("is turned off with -c tracing=false, and its permission goes with it", () => {
+    const { template } = synthStack({ tracing: "false" });
+    for (const fn of Object.values(resourcesOf(template, "AWS::Lambda::Function"))) {
+      expect(fn.Properties.TracingConfig).toBeUndefined();
+    }
+    expect(JSON.stringify(resourcesOf(template, "AWS::IAM::Policy"))).not.toContain("xray:");
+    expect(() => synthStack({ tracing: "off" })).toThrow(/tracing/);
+  });
 });
 
 describe("metrics from the request log lines", () => {
