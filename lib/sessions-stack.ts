@@ -17,6 +17,7 @@ import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
 import { EndpointFunction } from "./endpoint-function.ts";
 import { jwksSettingsProblem } from "./jwks-settings.ts";
+import { Monitoring, type MonitoringSettings, monitoringSettingsFromContext } from "./monitoring.ts";
 import { functionDefaults, type Route, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
 
@@ -33,6 +34,8 @@ export interface SessionsSettings {
   readonly jwksUrl?: string | undefined;
   readonly jwtIssuer?: string | undefined;
   readonly jwtAudience?: string | undefined;
+  /** Alarm thresholds and periods, the alarm email (lib/monitoring.ts). */
+  readonly monitoring: MonitoringSettings;
 }
 
 export const defaultSettings = {
@@ -101,6 +104,7 @@ export function settingsFromContext(node: Node): SessionsSettings {
     jwksUrl,
     jwtIssuer,
     jwtAudience,
+    monitoring: monitoringSettingsFromContext(node),
   };
 }
 
@@ -115,6 +119,8 @@ export class SessionsStack extends Stack {
   readonly table: Table;
   readonly api: HttpApi;
   readonly functions = new Map<string, EndpointFunction>();
+  /** The alarm topic and the dashboard; other constructs add their alarms and panels through it. */
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: SessionsStackProps) {
     super(scope, id, props);
@@ -205,6 +211,7 @@ export class SessionsStack extends Stack {
         memoryMb: settings.memoryMb,
         logRetention: settings.logRetention,
         removalPolicy,
+        tracing: settings.monitoring.tracing,
       });
       this.grantTableAccess(fn, route);
       if (usesStore(route)) {
@@ -233,11 +240,28 @@ export class SessionsStack extends Stack {
       this.functions.set(route.id, fn);
     }
 
+    this.monitoring = new Monitoring(this, "Monitoring", {
+      settings: settings.monitoring,
+      namespace: `Sessions/${settings.stage}`,
+      api: this.api,
+      accessLogs,
+      table: this.table,
+      functions: this.functions,
+    });
+
     new CfnOutput(this, "ApiUrl", { value: stage.url, description: "Base URL of the sessions API" });
     new CfnOutput(this, "TableName", { value: this.table.tableName, description: "DynamoDB table" });
     new CfnOutput(this, "JwtSecretArn", {
       value: jwtSecret.secretArn,
       description: "Secrets Manager secret holding the HS256 key (see docs/deploy.md for admin tokens)",
+    });
+    new CfnOutput(this, "AlarmTopicArn", {
+      value: this.monitoring.topic.topicArn,
+      description: "SNS topic every alarm notifies (subscribe with -c alarmEmail=… or any SNS subscription)",
+    });
+    new CfnOutput(this, "DashboardName", {
+      value: this.monitoring.dashboard.dashboardName,
+      description: "CloudWatch dashboard of the stack",
     });
   }
 

@@ -279,7 +279,7 @@ describe("least privilege", () => {
   });
 
   for (const route of allRoutes) {
-    it(`${route.id} may do exactly what its hand-written row says, plus logging`, () => {
+    it(`${route.id} may do exactly what its hand-written row says, plus logging and tracing`, () => {
       const row = expectedAccess[route.id];
       if (!row) throw new Error(`no hand-written IAM expectation for ${route.id}: add its row above`);
       const fn = resourcesOf(dev.template, "AWS::Lambda::Function")[logicalIdOf(dev.stack, route.id)];
@@ -290,13 +290,22 @@ describe("least privilege", () => {
         ...(row.secret ? [`secretsmanager:GetSecretValue ${JSON.stringify({ Ref: secretId })}`] : []),
         `logs:CreateLogStream ${JSON.stringify(logGroup)}`,
         `logs:PutLogEvents ${JSON.stringify(logGroup)}`,
+        'xray:PutTelemetryRecords "*"',
+        'xray:PutTraceSegments "*"',
       ].sort();
       expect(grantsOf(route.id)).toEqual(expected);
     });
   }
 
-  it("grants no wildcard action or resource and never Scan", () => {
-    const text = JSON.stringify(resourcesOf(dev.template, "AWS::IAM::Policy"));
+  it("grants no wildcard action or resource but X-Ray's, in a policy of its own, and never Scan", () => {
+    const policies = Object.values(resourcesOf(dev.template, "AWS::IAM::Policy"));
+    const tracing = policies.filter((p) => JSON.stringify(p).includes('"*"'));
+    expect(tracing).toHaveLength(1);
+    // X-Ray's write actions take no resource ARN; nothing else may share their statement or policy.
+    expect(tracing[0]?.Properties.PolicyDocument.Statement).toEqual([
+      { Action: ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], Effect: "Allow", Resource: "*" },
+    ]);
+    const text = JSON.stringify(policies.filter((p) => p !== tracing[0]));
     expect(text).not.toMatch(/"[a-z0-9-]+:\*"|"\*"|:\*"/);
     expect(text).not.toContain("dynamodb:Scan");
   });
@@ -331,9 +340,15 @@ describe("the JWT secret", () => {
 });
 
 describe("outputs", () => {
-  it("names the API URL, the table and the secret", () => {
+  it("names the API URL, the table, the secret, the alarm topic and the dashboard", () => {
     const outputs = dev.template.toJSON().Outputs;
-    expect(Object.keys(outputs).sort()).toEqual(["ApiUrl", "JwtSecretArn", "TableName"]);
+    expect(Object.keys(outputs).sort()).toEqual([
+      "AlarmTopicArn",
+      "ApiUrl",
+      "DashboardName",
+      "JwtSecretArn",
+      "TableName",
+    ]);
     const [tableId] = only(resourcesOf(dev.template, "AWS::DynamoDB::Table"));
     expect(outputs.TableName.Value).toEqual({ Ref: tableId });
     expect(JSON.stringify(outputs.ApiUrl.Value)).toContain("execute-api");
