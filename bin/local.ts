@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { devSecret } from "../lib/dev-secret.ts";
+import { writeDocsFiles } from "../lib/docs.ts";
 import {
   type DynamoDbLocal,
   ensureTable,
@@ -18,6 +19,8 @@ const port = Number(process.env.PORT ?? 8000);
 process.env.TABLE_NAME ||= "sessions";
 const tableName = process.env.TABLE_NAME;
 process.env.JWT_SECRET = devSecret(dataDir);
+// The docs functions read openapi.json and Redoc from here, as from beside their bundles on AWS.
+process.env.DOCS_FILES_DIR = writeDocsFiles(resolve(dataDir, "docs"));
 process.env.AWS_REGION ??= "us-east-1";
 process.env.AWS_ACCESS_KEY_ID ??= "local";
 process.env.AWS_SECRET_ACCESS_KEY ??= "local";

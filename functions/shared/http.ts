@@ -27,6 +27,8 @@ export interface Reply {
   statusCode: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** `body` is sent as it is (a string, base64 when `base64`), not as JSON: the docs and their files. */
+  file?: { base64: boolean };
 }
 
 /** Seed 2's success envelope (timestamp and requestId are added when it is rendered). */
@@ -40,6 +42,14 @@ export const json = (body: unknown, statusCode = 200, headers?: Record<string, s
   statusCode,
   body,
   ...(headers && { headers }),
+});
+
+/** A non-JSON answer; `headers` carry its content type. */
+export const file = (body: string, headers: Record<string, string>, base64 = false): Reply => ({
+  statusCode: 200,
+  headers,
+  body,
+  file: { base64 },
 });
 
 export type Stack = ReturnType<typeof routeStack>;
@@ -168,6 +178,7 @@ function render(family: Family, reply: Reply, requestId: string): APIGatewayProx
       ...reply.headers,
       "x-request-id": requestId,
     },
-    body: reply.statusCode === 204 ? "" : JSON.stringify(body),
+    body: reply.file ? String(body) : reply.statusCode === 204 ? "" : JSON.stringify(body),
+    ...(reply.file?.base64 && { isBase64Encoded: true }),
   };
 }
