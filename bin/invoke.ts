@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine, usageExit } from "../lib/command-line.ts";
 import { devSecret } from "../lib/dev-secret.ts";
 import {
   BundledFunctions,
@@ -17,12 +17,13 @@ const usage =
   "usage: npm run invoke -- <RouteId> [event.json]\n" +
   "       DYNAMODB_ENDPOINT=http://127.0.0.1:<port> (the endpoint `npm start` prints) [TABLE_NAME=sessions]";
 
-const { positionals } = parseArgs({ allowPositionals: true, options: {} });
+const { positionals } = parseCommandLine(
+  { allowPositionals: true, options: { help: { type: "boolean" } } },
+  usage,
+);
 const [routeId, eventArg] = positionals;
-if (!routeId) {
-  console.error(usage);
-  process.exit(2);
-}
+if (!routeId) usageExit("Name the route to invoke.", usage);
+if (positionals.length > 2) usageExit(`Too many arguments: "${positionals.slice(2).join(" ")}"`, usage);
 
 const endpoint = process.env.DYNAMODB_ENDPOINT;
 if (!endpoint) {

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { listenProblem, parseCommandLine, portSetting } from "../lib/command-line.ts";
 import { devSecret } from "../lib/dev-secret.ts";
 import { writeDocsFiles } from "../lib/docs.ts";
 import {
@@ -13,9 +13,14 @@ import { startLocalApi } from "../lib/local-api.ts";
 
 // `npm start`: DynamoDB Local (unless DYNAMODB_ENDPOINT is set), the table, and the whole API on PORT.
 
-const { values: flags } = parseArgs({ options: { "in-memory": { type: "boolean", default: false } } });
+const USAGE = `usage: [PORT=8000] [LOCAL_DATA_DIR=.data] [DYNAMODB_ENDPOINT=<url>] npm start [-- --in-memory]
+  --in-memory   keep DynamoDB Local's data in memory instead of LOCAL_DATA_DIR`;
+const { values: flags } = parseCommandLine(
+  { options: { "in-memory": { type: "boolean", default: false }, help: { type: "boolean" } } },
+  USAGE,
+);
 const dataDir = resolve(process.env.LOCAL_DATA_DIR ?? ".data");
-const port = Number(process.env.PORT ?? 8000);
+const port = portSetting(process.env.PORT, 8000, USAGE);
 process.env.TABLE_NAME ||= "sessions";
 const tableName = process.env.TABLE_NAME;
 process.env.JWT_SECRET = devSecret(dataDir);
@@ -41,7 +46,13 @@ const endpoint = process.env.DYNAMODB_ENDPOINT as string;
 const client = localClient(endpoint);
 const table = await ensureTable(client, tableName);
 client.destroy();
-const api = await startLocalApi({ port });
+const api = await startLocalApi({ port }).catch(async (error: unknown) => {
+  const problem = listenProblem(error, port);
+  if (problem === undefined) throw error;
+  console.error(problem);
+  await dynamo?.stop();
+  process.exit(1);
+});
 
 console.log(`Sessions API listening on ${api.url}`);
 console.log(
