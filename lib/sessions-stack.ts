@@ -17,6 +17,7 @@ import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
 import { docsFilesOf } from "./docs.ts";
 import { EndpointFunction } from "./endpoint-function.ts";
+import { LOCAL_INVOKE_VARIABLES } from "./local-invoke.ts";
 import { functionDefaults, type Route, type RouteId, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
 
@@ -33,6 +34,8 @@ export interface SessionsSettings {
   readonly jwksUrl?: string | undefined;
   readonly jwtIssuer?: string | undefined;
   readonly jwtAudience?: string | undefined;
+  /** `-c localInvoke=true`: a template for `sam local invoke` (lib/local-invoke.ts). */
+  readonly localInvoke?: boolean;
 }
 
 export const defaultSettings = {
@@ -94,6 +97,7 @@ export function settingsFromContext(node: Node): SessionsSettings {
     jwksUrl,
     jwtIssuer: read("jwtIssuer"),
     jwtAudience: read("jwtAudience"),
+    localInvoke: read("localInvoke") === "true",
   };
 }
 
@@ -156,6 +160,7 @@ export class SessionsStack extends Stack {
       ...(settings.jwksUrl && { JWKS_URL: settings.jwksUrl }),
       ...(settings.jwtIssuer && { JWT_ISSUER: settings.jwtIssuer }),
       ...(settings.jwtAudience && { JWT_AUDIENCE: settings.jwtAudience }),
+      ...(settings.localInvoke && Object.fromEntries(LOCAL_INVOKE_VARIABLES.map((name) => [name, ""]))),
     };
 
     this.api = new HttpApi(this, "Api", {

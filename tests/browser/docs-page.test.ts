@@ -94,7 +94,9 @@ describe("GET /docs in Chromium", () => {
     );
 
     // The README's picture: the operations, as a reader first meets them.
-    await page.evaluate(() => document.querySelector(".scheme-container")?.scrollIntoView({ block: "start" }));
+    await page.evaluate(() =>
+      document.querySelector(".scheme-container")?.scrollIntoView({ block: "start" }),
+    );
     mkdirSync(join(projectRoot, "docs"), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
     expect(existsSync(SCREENSHOT)).toBe(true);
