@@ -24,7 +24,7 @@ export const functionEnv = {
   AWS_SECRET_ACCESS_KEY: "local",
 } as const;
 
-type Store = typeof import("../functions/shared/store.ts");
+type Store = typeof import("../functions/shared/store/index.ts");
 type Auth = typeof import("../functions/shared/auth.ts");
 export type Handler = (
   event: APIGatewayProxyEventV2,
@@ -79,7 +79,7 @@ export class Bench {
     this.log("starting DynamoDB Local (in memory)");
     this.dynamo = await startDynamoDbLocal({ dataDir: null });
     process.env.DYNAMODB_ENDPOINT = this.dynamo.endpoint;
-    const store: Store = await import("../functions/shared/store.ts");
+    const store: Store = await import("../functions/shared/store/index.ts");
     const auth: Auth = await import("../functions/shared/auth.ts");
     const client = store.dynamodb;
     await ensureTable(client, TABLE_NAME);

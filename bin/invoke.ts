@@ -9,6 +9,7 @@ import {
   prepareEvent,
   sampleEventPath,
 } from "../lib/invoke.ts";
+import { jwksEnvironmentProblem } from "../lib/jwks-settings.ts";
 
 // `npm run invoke -- <RouteId> [event.json]`: bundles the route exactly as it is deployed, then calls
 // the built module's handler with the event (default events/<RouteId>.json) against the local table.
@@ -25,6 +26,12 @@ const { positionals, values } = parseCommandLine(
 const [routeId, eventArg] = positionals;
 if (!routeId) usageExit("Name the route to invoke.", usage);
 if (positionals.length > 2) usageExit(`Too many arguments: "${positionals.slice(2).join(" ")}"`, usage);
+
+const settingsProblem = jwksEnvironmentProblem();
+if (settingsProblem !== undefined) {
+  console.error(settingsProblem);
+  process.exit(2);
+}
 
 const endpoint = process.env.DYNAMODB_ENDPOINT;
 if (!endpoint) {

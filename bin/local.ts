@@ -9,6 +9,7 @@ import {
   localClient,
   startDynamoDbLocal,
 } from "../lib/dynamodb-local.ts";
+import { jwksEnvironmentProblem } from "../lib/jwks-settings.ts";
 import { startLocalApi } from "../lib/local-api.ts";
 
 // `npm start`: DynamoDB Local (unless DYNAMODB_ENDPOINT is set), the table, and the whole API on PORT.
@@ -19,12 +20,17 @@ const { values: flags } = parseCommandLine(
   { options: { "in-memory": { type: "boolean", default: false }, help: { type: "boolean" } } },
   USAGE,
 );
+const settingsProblem = jwksEnvironmentProblem();
+if (settingsProblem !== undefined) {
+  console.error(settingsProblem);
+  process.exit(1);
+}
 const dataDir = resolve(process.env.LOCAL_DATA_DIR ?? ".data");
 const port = portSetting(process.env.PORT, 8000, USAGE);
 process.env.TABLE_NAME ||= "sessions";
 const tableName = process.env.TABLE_NAME;
 process.env.JWT_SECRET = devSecret(dataDir);
-// The docs functions read openapi.json and Redoc from here, as from beside their bundles on AWS.
+// The docs functions read openapi.json and Swagger UI from here, as from beside their bundles on AWS.
 process.env.DOCS_FILES_DIR = writeDocsFiles(resolve(dataDir, "docs"));
 process.env.AWS_REGION ??= "us-east-1";
 process.env.AWS_ACCESS_KEY_ID ??= "local";
@@ -58,6 +64,11 @@ console.log(`Sessions API listening on ${api.url}`);
 console.log(
   `DynamoDB: ${endpoint} (${dynamo ? (flags["in-memory"] ? "DynamoDB Local, in memory" : `DynamoDB Local, data in ${dataDir}`) : "DYNAMODB_ENDPOINT"}), table "${tableName}" ${table === "created" ? "created" : "found"}`,
 );
+if (dynamo?.exposed) {
+  console.log(
+    `Note:   DynamoDB Local listens on every interface, so the dev table is open to your network: ${dynamo.exposed}`,
+  );
+}
 console.log("Tokens: npm run token -- --sub alice            (user)");
 console.log("        npm run token -- --sub ops --admin      (admin: sessions:admin scope)");
 console.log(`Try:    curl ${api.url}/health`);

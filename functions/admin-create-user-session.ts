@@ -6,5 +6,5 @@ import { openSession } from "./shared/sessions.ts";
 export const handler = adminRoute({ body: true }).handler(async (event) => {
   // One instant for the default expiry and created_at, so a default session lives exactly the TTL.
   const now = new Date();
-  return json(await openSession(createInput(event.body, userIdParam(event), now), now), 201);
+  return json(await openSession(createInput(event.body, userIdParam(event), now), now, event.auth.sub), 201);
 });

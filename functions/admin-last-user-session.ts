@@ -3,7 +3,7 @@ import { notFound } from "./shared/errors.ts";
 import { json } from "./shared/http.ts";
 import { userIdParam } from "./shared/input.ts";
 import { toResource } from "./shared/resource.ts";
-import { lastUserSession } from "./shared/store.ts";
+import { lastUserSession } from "./shared/store/index.ts";
 
 export const handler = adminRoute().handler(async (event) => {
   const userId = userIdParam(event);

@@ -2,7 +2,7 @@ import { adminRoute } from "./shared/authenticated.ts";
 import { pageParams, userIdParam } from "./shared/input.ts";
 import { pageReply } from "./shared/pages.ts";
 import { toResource } from "./shared/resource.ts";
-import { listUserSessions } from "./shared/store.ts";
+import { listUserSessions } from "./shared/store/index.ts";
 
 export const handler = adminRoute().handler(async (event) => {
   const userId = userIdParam(event);

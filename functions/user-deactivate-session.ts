@@ -2,7 +2,7 @@ import { userRoute } from "./shared/authenticated.ts";
 import { SessionNotFound, sessionNotFound } from "./shared/errors.ts";
 import { ok } from "./shared/http.ts";
 import { sessionIdParam } from "./shared/input.ts";
-import { deactivateSession } from "./shared/store.ts";
+import { deactivateSession } from "./shared/store/index.ts";
 
 export const handler = userRoute().handler(async (event) => {
   await deactivateSession(sessionIdParam(event), { ownerId: event.auth.sub }).catch((error: unknown) => {

@@ -1,8 +1,9 @@
 import { userRoute } from "./shared/authenticated.ts";
 import { ok } from "./shared/http.ts";
-import { deleteAllUserSessions } from "./shared/store.ts";
+import { deleteUserSessions } from "./shared/store/index.ts";
 
 export const handler = userRoute().handler(async (event) => {
-  await deleteAllUserSessions(event.auth.sub);
+  const { sub } = event.auth;
+  await deleteUserSessions(sub, { reason: "user_all", actor: { type: "user", sub } });
   return ok("All sessions deleted successfully");
 });

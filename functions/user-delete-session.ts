@@ -2,10 +2,15 @@ import { userRoute } from "./shared/authenticated.ts";
 import { SessionNotFound, sessionNotFound } from "./shared/errors.ts";
 import { ok } from "./shared/http.ts";
 import { sessionIdParam } from "./shared/input.ts";
-import { deleteSession } from "./shared/store.ts";
+import { deleteSession } from "./shared/store/index.ts";
 
 export const handler = userRoute().handler(async (event) => {
-  await deleteSession(sessionIdParam(event), { ownerId: event.auth.sub }).catch((error: unknown) => {
+  const { sub } = event.auth;
+  await deleteSession(
+    sessionIdParam(event),
+    { ownerId: sub },
+    { reason: "user", actor: { type: "user", sub } },
+  ).catch((error: unknown) => {
     throw error instanceof SessionNotFound ? sessionNotFound("delete") : error;
   });
   return ok("Session deleted successfully");

@@ -1,9 +1,15 @@
 import { userRoute } from "./shared/authenticated.ts";
 import { ok } from "./shared/http.ts";
+import { MAX_LIMIT, pageParams } from "./shared/input.ts";
+import { nextPageHeaders } from "./shared/pages.ts";
 import { toResource } from "./shared/resource.ts";
-import { listActiveUserSessions } from "./shared/store.ts";
+import { listActiveUserSessions } from "./shared/store/index.ts";
 
 export const handler = userRoute().handler(async (event) => {
-  const sessions = await listActiveUserSessions(event.auth.sub);
-  return ok("Sessions retrieved successfully", sessions.map(toResource));
+  // The caller's own list: a cursor issued to one user never resumes another's.
+  const list = `mine:${event.auth.sub}`;
+  const page = await listActiveUserSessions(event.auth.sub, await pageParams(event, list, MAX_LIMIT));
+  const reply = ok("Sessions retrieved successfully", page.items.map(toResource));
+  const headers = await nextPageHeaders(event, list, page);
+  return headers ? { ...reply, headers } : reply;
 });

@@ -11,8 +11,7 @@ export type TableAction =
   | "dynamodb:GetItem"
   | "dynamodb:PutItem"
   | "dynamodb:UpdateItem"
-  | "dynamodb:DeleteItem"
-  | "dynamodb:BatchWriteItem";
+  | "dynamodb:DeleteItem";
 export interface Access {
   readonly table: readonly TableAction[];
   readonly query: readonly IndexName[];
@@ -31,6 +30,9 @@ export interface Route {
 
 // Every authenticated route reads the session behind a `sid`-bound JWT or an opaque token.
 const authRead = ["dynamodb:GetItem"] as const;
+// Ending a session: one transaction marks it ended and deletes its token item (its parts are
+// authorized as UpdateItem and DeleteItem), then the session item is deleted.
+const ending = [...authRead, "dynamodb:UpdateItem", "dynamodb:DeleteItem"] as const;
 
 export const routes = [
   {
@@ -72,7 +74,7 @@ export const routes = [
     path: "/sessions/{id}",
     entry: "functions/admin-delete-session.ts",
     family: "admin",
-    access: { table: [...authRead, "dynamodb:DeleteItem"], query: [] },
+    access: { table: ending, query: [] },
   },
   {
     id: "AdminCreateUserSession",
@@ -112,7 +114,7 @@ export const routes = [
     path: "/api/sessions",
     entry: "functions/user-delete-all-sessions.ts",
     family: "user",
-    access: { table: [...authRead, "dynamodb:BatchWriteItem"], query: ["byUser"] },
+    access: { table: ending, query: ["byUser"] },
   },
   {
     id: "UserDeleteSession",
@@ -120,7 +122,7 @@ export const routes = [
     path: "/api/sessions/{id}",
     entry: "functions/user-delete-session.ts",
     family: "user",
-    access: { table: [...authRead, "dynamodb:DeleteItem"], query: [] },
+    access: { table: ending, query: [] },
   },
   {
     id: "UserDeactivateSession",

@@ -17,6 +17,7 @@ import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
 import { docsFilesOf } from "./docs.ts";
 import { EndpointFunction } from "./endpoint-function.ts";
+import { jwksSettingsProblem } from "./jwks-settings.ts";
 import { LOCAL_INVOKE_VARIABLES } from "./local-invoke.ts";
 import { functionDefaults, type Route, type RouteId, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
@@ -87,6 +88,13 @@ export function settingsFromContext(node: Node): SessionsSettings {
   if (jwksUrl !== undefined && !jwksUrl.startsWith("https://")) {
     throw new Error(`Context jwksUrl must be an https:// URL, got "${jwksUrl}"`);
   }
+  const jwtIssuer = read("jwtIssuer");
+  const jwtAudience = read("jwtAudience");
+  const jwksProblem = jwksSettingsProblem(
+    { jwksUrl, jwtIssuer, jwtAudience },
+    { jwksUrl: "jwksUrl", jwtIssuer: "jwtIssuer", jwtAudience: "jwtAudience" },
+  );
+  if (jwksProblem !== undefined) throw new Error(`Context ${jwksProblem}`);
   return {
     stage,
     throttleRate: integer("throttleRate", defaultSettings.throttleRate, 1, 10_000),
@@ -95,8 +103,8 @@ export function settingsFromContext(node: Node): SessionsSettings {
     memoryMb: integer("memoryMb", defaultSettings.memoryMb, 128, 10_240),
     logRetention: logRetention as RetentionDays,
     jwksUrl,
-    jwtIssuer: read("jwtIssuer"),
-    jwtAudience: read("jwtAudience"),
+    jwtIssuer,
+    jwtAudience,
     localInvoke: read("localInvoke") === "true",
   };
 }

@@ -16,6 +16,7 @@ import { pool, type Summary, summarize } from "../stats.ts";
 
 const PEER_TABLE = "bench-authjs";
 const WARMUP = 50;
+const benchEnd = { reason: "admin", actor: { type: "admin", sub: "bench" } } as const;
 
 async function createPeerTable(service: Service) {
   await service.client.send(
@@ -155,7 +156,7 @@ export async function peerPhase(bench: Bench): Promise<PhaseOutcome> {
     await timed(ours.token, i, () => store.findSessionByToken(registered[i]!));
     await timed(ours.tokenAgain, i, () => store.findSessionByToken(registered[i]!));
     await pair(
-      () => timed(ours.delete, i, () => store.deleteSession(id, {}).then(() => true)),
+      () => timed(ours.delete, i, () => store.deleteSession(id, {}, benchEnd).then(() => true)),
       () => timed(peer.delete, i, () => adapter.deleteSession!(sessionToken)),
     );
   }
@@ -176,7 +177,7 @@ export async function peerPhase(bench: Bench): Promise<PhaseOutcome> {
     oursToken: await capacity(() => store.findSessionByToken(unseen)),
     oursTokenAgain: await capacity(() => store.findSessionByToken(unseen)),
     peerValidate: await capacity(() => adapter.getSessionAndUser!(sessionToken)),
-    oursDelete: await capacity(() => store.deleteSession(id, {})),
+    oursDelete: await capacity(() => store.deleteSession(id, {}, benchEnd)),
     peerDelete: await capacity(() => adapter.deleteSession!(sessionToken)),
   };
 

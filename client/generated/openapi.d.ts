@@ -224,8 +224,10 @@ export interface paths {
         };
         /**
          * The caller's active sessions (seed 2)
-         * @description The caller's active (not deactivated), unexpired sessions, newest first. Not paginated; query
-         *     parameters are ignored.
+         * @description The caller's active (not deactivated), unexpired sessions, newest first, at most 100 per answer
+         *     (`limit`, default 100). When more may follow, a `Link: </api/sessions?limit=N&cursor=C>;
+         *     rel="next"` header names the next page (see "Pagination"); a cursor issued to one caller is a 400
+         *     for any other.
          */
         get: operations["UserListSessions"];
         put?: never;
@@ -233,8 +235,10 @@ export interface paths {
         /**
          * Delete every session of the caller ("log out everywhere", seed 2)
          * @description 200 also when there were none. Not atomic: the caller's sessions are read from the user index
-         *     and deleted 25 at a time, so a session created while it runs may survive (and, the index being
-         *     eventually consistent on AWS, one created just before it may too).
+         *     and ended 50 per transaction (each with its registered token), so a session created while it
+         *     runs may survive (and, the index being eventually consistent on AWS, one created just before it
+         *     may too). Deactivated sessions are deleted too; expired ones end by expiry. After 6 s of work it
+         *     answers 503 with `Retry-After`, every session it started being fully ended: a retry finishes.
          */
         delete: operations["UserDeleteAllSessions"];
         options?: never;
@@ -359,7 +363,12 @@ export interface components {
             user_id?: components["schemas"]["UserIdValue"];
             expiresAt?: components["schemas"]["ExpiryValue"];
             expires_at?: components["schemas"]["ExpiryValue"];
-            /** @description A client-chosen session token (seed 1). Stored only as its SHA-256 digest; 409 when already registered to a live session. */
+            /**
+             * @description A client-chosen opaque session token (seed 1). Stored only as its SHA-256 digest; 409 when
+             *     already registered to a live session. A token shaped like a JWT (three dot-separated
+             *     base64url parts whose first decodes to a JSON object) is a 400: it would be verified as a
+             *     JWT, never looked up, and so escape its session's revocation.
+             */
             token?: string | null;
             ip_address?: null | string;
             user_agent?: string | null;
@@ -1109,7 +1118,20 @@ export interface operations {
     };
     UserListSessions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size. Anything but a decimal integer from 1 to 100 is a 400. */
+                limit?: number;
+                /**
+                 * @description Items to skip. Capped at 1000 because each skipped item is read; use `cursor` beyond. Anything
+                 *     but a decimal integer from 0 to 1000 is a 400, as is `offset` together with `cursor`.
+                 */
+                offset?: components["parameters"]["Offset"];
+                /**
+                 * @description Opaque cursor from a `Link: <…>; rel="next"` header of the same list. Tampered, issued for
+                 *     another list, or combined with `offset`: 400.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1121,6 +1143,7 @@ export interface operations {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
                     "cache-control": components["headers"]["CacheControl"];
+                    link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1131,6 +1154,7 @@ export interface operations {
                     } & WithRequired<components["schemas"]["UserSuccess"], "data">;
                 };
             };
+            400: components["responses"]["UserBadRequest"];
             401: components["responses"]["UserUnauthorized"];
             413: components["responses"]["UserPayloadTooLarge"];
             500: components["responses"]["UserInternalError"];

@@ -12,7 +12,7 @@ import {
 import LRUCache from "../../lib/shims/lru-cache.ts";
 import { config, jwtSecret } from "./config.ts";
 import { forbidden, HttpError, serviceUnavailable, unauthorized } from "./errors.ts";
-import { findSessionByToken, getSession, type Session } from "./store.ts";
+import { findSessionByToken, getSession, type Session } from "./store/index.ts";
 
 export const ADMIN_SCOPE = "sessions:admin";
 /** Seconds of clock skew allowed on `exp` and `nbf`. */

@@ -81,8 +81,8 @@ export const serviceUnavailable = (cause?: unknown) =>
     },
   );
 
-export const internalError = () =>
-  new HttpError(500, "INTERNAL_ERROR", "Internal server error", "An unexpected error occurred");
+export const internalError = (cause?: unknown) =>
+  new HttpError(500, "INTERNAL_ERROR", "Internal server error", "An unexpected error occurred", { cause });
 
 /** Raised by the store; handlers turn it into their family's 404. */
 export class SessionNotFound extends Error {

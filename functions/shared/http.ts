@@ -66,7 +66,7 @@ export function routeStack(family: Family | undefined) {
   return middy<RouteEvent, Reply, Error, Context>({
     timeoutEarlyInMillis: 250,
     timeoutEarlyResponse: () => {
-      throw serviceUnavailable();
+      throw serviceUnavailable(new Error("No answer from the store before the function's timeout"));
     },
   }).use(responder(family));
 }
@@ -102,10 +102,12 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
     after: (request) => finish(request, request.response ?? json(null, 204)),
     onError: (request) => {
       const error = toHttpError(request.error);
-      if (error.status === 500) {
-        const requestId = started.get(request.event)?.requestId;
-        logger.error("unhandled error", { requestId, error: request.error as Error });
-      }
+      const requestId = started.get(request.event)?.requestId;
+      if (error.status === 500) logger.error("unhandled error", { requestId, error: request.error as Error });
+      // A 503 is logged with its cause (throttling, a timeout, Secrets Manager down): an operator must
+      // tell which dependency failed, and the answer itself says nothing about it.
+      if (error.status === 503)
+        logger.warn("service unavailable", { requestId, error: request.error as Error });
       finish(request, errorReply(fixedFamily ?? familyOf(request.event.rawPath ?? ""), error));
     },
   };
@@ -175,6 +177,7 @@ function render(family: Family, reply: Reply, requestId: string): APIGatewayProx
     headers: {
       "content-type": "application/json; charset=utf-8",
       "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
       ...reply.headers,
       "x-request-id": requestId,
     },

@@ -3,7 +3,7 @@ import { isSessionToken, TOKEN_MAX_LENGTH, TOKEN_MIN_LENGTH } from "./auth.ts";
 import { config } from "./config.ts";
 import { decodeCursor } from "./cursor.ts";
 import { badRequest } from "./errors.ts";
-import type { PageRequest } from "./store.ts";
+import type { PageRequest } from "./store/index.ts";
 
 // Request parsing: every rule of CONTRACT section 2, each failure a 400 naming the field.
 
@@ -52,9 +52,13 @@ function checkUserId(value: unknown, field: string): string {
 }
 
 /** `limit`, `offset` and `cursor` of a paginated list; `list` names the list the cursor must belong to. */
-export async function pageParams(event: PathEvent, list: string): Promise<PageRequest> {
+export async function pageParams(
+  event: PathEvent,
+  list: string,
+  defaultLimit = DEFAULT_LIMIT,
+): Promise<PageRequest> {
   const query = event.queryStringParameters ?? {};
-  const limit = integerParam(query.limit, "limit", 1, MAX_LIMIT) ?? DEFAULT_LIMIT;
+  const limit = integerParam(query.limit, "limit", 1, MAX_LIMIT) ?? defaultLimit;
   const offset = integerParam(query.offset, "offset", 0, MAX_OFFSET);
   if (query.cursor === undefined) return { limit, offset: offset ?? 0 };
   if (offset !== undefined) throw badRequest("cursor and offset cannot be combined");
@@ -167,7 +171,24 @@ function checkToken(value: unknown, field: string): string {
       `${field} must be ${TOKEN_MIN_LENGTH}-${TOKEN_MAX_LENGTH} characters of A-Z a-z 0-9 - . _ ~ + / with optional trailing =`,
     );
   }
+  // A JWT would be verified as a JWT on every request, never looked up, and so would outlive the
+  // session it was registered to: only opaque tokens are registered.
+  if (isCompactJws(value)) {
+    throw badRequest(`${field} must be an opaque token, not a JWT (a JWT is verified, not looked up)`);
+  }
   return value;
+}
+
+/** Three dot-separated base64url parts whose first decodes to a JSON object: a compact JWS (JWT). */
+export function isCompactJws(value: string): boolean {
+  const parts = value.split(".");
+  if (parts.length !== 3 || !parts.every((part) => /^[A-Za-z0-9_-]*$/.test(part))) return false;
+  try {
+    const header: unknown = JSON.parse(Buffer.from(parts[0] as string, "base64url").toString("utf8"));
+    return typeof header === "object" && header !== null && !Array.isArray(header);
+  } catch {
+    return false;
+  }
 }
 
 function checkIp(value: unknown, field: string): string {

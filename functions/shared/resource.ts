@@ -1,4 +1,4 @@
-import type { Session } from "./store.ts";
+import type { Session } from "./store/index.ts";
 
 /** The session resource of CONTRACT section 2, the same in both families. */
 export interface SessionResource {

@@ -3,7 +3,7 @@ import { issueAccessToken, tokenDigest } from "./auth.ts";
 import { TokenAlreadyRegistered, tokenConflict } from "./errors.ts";
 import type { CreateInput } from "./input.ts";
 import { type SessionResource, toResource } from "./resource.ts";
-import { createSession } from "./store.ts";
+import { createSession } from "./store/index.ts";
 
 /** 192 random bits, URL-safe: unguessable and valid in a path segment. */
 export const newSessionId = () => randomBytes(24).toString("base64url");
@@ -14,8 +14,15 @@ export interface CreatedSession extends SessionResource {
   access_token: string;
 }
 
-/** Both create routes: stores the session (and the digest of a supplied token), mints its JWT. */
-export async function openSession(input: CreateInput, now = new Date()): Promise<CreatedSession> {
+/**
+ * Both create routes: stores the session (and the digest of a supplied token), mints its JWT.
+ * `createdBy` is the admin's `sub`, kept for the lifecycle event.
+ */
+export async function openSession(
+  input: CreateInput,
+  now = new Date(),
+  createdBy?: string,
+): Promise<CreatedSession> {
   const id = newSessionId();
   // The access token needs nothing the write returns, so it is signed (WebCrypto, on Node's thread
   // pool) while the write is in flight; it is handed out only if the write succeeds.
@@ -35,6 +42,7 @@ export async function openSession(input: CreateInput, now = new Date()): Promise
       userAgent: input.userAgent,
       profile: input.profile,
       tokenDigest: input.token === null ? null : tokenDigest(input.token),
+      createdBy,
     });
   } catch (error) {
     if (error instanceof TokenAlreadyRegistered) throw tokenConflict();

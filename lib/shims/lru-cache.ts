@@ -1,7 +1,7 @@
 // Replaces mnemonist's LRU cache in the Lambda bundles (see lib/bundle.ts): the DynamoDB client's
 // endpoint-discovery cache, created on every cold start but empty while endpoint discovery is off (the
 // default); mnemonist and its iterator helpers weighed 7 KB. The service's own per-instance caches
-// use it too (verified tokens in functions/shared/auth.ts, token bindings in functions/shared/store.ts).
+// use it too (verified tokens in functions/shared/auth.ts, token bindings in functions/shared/store/tokens.ts).
 // A Map keeps insertion order, so re-inserting on read makes its first key the least recently used.
 
 export default class LRUCache<K, V> {

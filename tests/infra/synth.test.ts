@@ -16,10 +16,10 @@ const outdir = join(work, "cdk.out");
 let result: ReturnType<typeof spawnSync>;
 let template: { Resources: Record<string, { Type: string; Properties: any; Metadata?: any }> };
 
-beforeAll(() => {
-  result = spawnSync(
+const synth = (output: string, context: string[]) =>
+  spawnSync(
     join(projectRoot, "node_modules/.bin/cdk"),
-    ["synth", "-q", "--no-notices", "--output", outdir, "-c", "stage=dev"],
+    ["synth", "-q", "--no-notices", "--output", output, ...context.flatMap((c) => ["-c", c])],
     {
       cwd: projectRoot,
       encoding: "utf8",
@@ -34,6 +34,9 @@ beforeAll(() => {
       },
     },
   );
+
+beforeAll(() => {
+  result = synth(outdir, ["stage=dev"]);
   if (result.status === 0) {
     template = JSON.parse(readFileSync(join(outdir, "Sessions-dev.template.json"), "utf8"));
   }
@@ -78,6 +81,15 @@ describe("npx cdk synth", () => {
     }
     const assets = join(outdir, fnPathOf("OpenApiDocument"));
     expect(JSON.parse(readFileSync(join(assets, "openapi.json"), "utf8"))).toEqual(openapiDocument());
+  });
+
+  it("fails, naming what is missing, for a JWKS URL without an issuer and an audience", () => {
+    const refused = synth(join(work, "cdk.out-jwks"), [
+      "stage=dev",
+      "jwksUrl=https://id.example.com/.well-known/jwks.json",
+    ]);
+    expect(refused.status, refused.stdout).not.toBe(0);
+    expect(refused.stderr).toContain("Context jwksUrl is set without jwtIssuer and jwtAudience");
   });
 });
 

@@ -21,7 +21,10 @@ describe("an expired session not yet swept by the TTL sweeper", () => {
   it("is invisible to every read", async () => {
     const userId = user("expired");
     const live = await createFor(userId);
-    const expired = await plantExpired(userId);
+    // Newer than the live session: a read that ignored expiry would put it first.
+    const expired = await plantExpired(userId, {
+      createdAt: new Date(Date.parse(live.created_at) + 1_000).toISOString(),
+    });
     planted.push(expired.id);
     const admin = await admin$();
 
@@ -32,7 +35,6 @@ describe("an expired session not yet swept by the TTL sweeper", () => {
     const list = await call(`/sessions/user/${userId}`, { token: admin });
     expect(list.body.map((s: any) => s.id)).toEqual([live.id]);
 
-    // Newer than the live session, so "last" would be it if expiry were not checked.
     const last = await call(`/sessions/user/${userId}/last`, { token: admin });
     expect(last.status).toBe(200);
     expect(last.body.id).toBe(live.id);

@@ -140,6 +140,10 @@ export function expectMatchesSpec(method: string, path: string, response: ApiRes
   }
   const spec = resolve(documented);
   const problems: string[] = [];
+  // Not a header of any one operation: every answer carries it (CONTRACT section 5).
+  const sniffing = response.headers.get("x-content-type-options");
+  if (sniffing !== "nosniff")
+    problems.push(`x-content-type-options is ${JSON.stringify(sniffing)}, not nosniff`);
 
   for (const [name, ref] of Object.entries<Json>(spec.headers ?? {})) {
     const header = resolve(ref);

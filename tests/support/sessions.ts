@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, expect } from "vitest";
-import { FEED } from "../../lib/table.ts";
+import { feedOf } from "../../lib/table.ts";
 import { type ApiResponse, adminToken, table, uniqueUser } from "./api.ts";
 import { call } from "./openapi.ts";
 
@@ -74,7 +74,7 @@ interface PlantOptions {
 }
 
 /**
- * Writes a session straight into the table, in the item layout of functions/shared/store.ts, with its
+ * Writes a session straight into the table, in the item layout of functions/shared/store/items.ts, with its
  * `ttl` a day after its expiry: DynamoDB Local's sweeper (which acts within seconds) cannot delete it
  * during a test, so a read that does not see it has filtered it, and a write that must leave it alone
  * can be checked.
@@ -86,7 +86,7 @@ export async function plantSession(userId: string, expiresAt: string, options: P
   await table().put({
     id,
     userId,
-    feed: FEED,
+    feed: feedOf(id),
     createdAt,
     updatedAt: createdAt,
     expiresAt,

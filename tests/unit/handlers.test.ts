@@ -1,6 +1,6 @@
 import {
-  ConditionalCheckFailedException,
   ProvisionedThroughputExceededException,
+  TransactionCanceledException,
 } from "@aws-sdk/client-dynamodb";
 import {
   DeleteCommand,
@@ -32,7 +32,16 @@ const meta = { $metadata: {} };
 
 describe("user family", () => {
   it("answers seed 2's 404 envelope when the conditional delete fails, with the request id", async () => {
-    ddb.on(DeleteCommand).rejects(new ConditionalCheckFailedException({ message: "failed", ...meta }));
+    ddb
+      .on(GetCommand)
+      .resolves({ Item: { id: "abc", userId: "mallory", expiresAt: future(), tokenDigest: "ab" } });
+    ddb.on(TransactWriteCommand).rejects(
+      new TransactionCanceledException({
+        message: "cancelled",
+        ...meta,
+        CancellationReasons: [{ Code: "ConditionalCheckFailed" }, { Code: "None" }],
+      }),
+    );
     const event = httpEvent("DELETE", "/api/sessions/abc", { token: await token("alice") });
     const response = await invoke(deleteOwn, event);
 
@@ -48,8 +57,10 @@ describe("user family", () => {
       requestId: event.requestContext.requestId,
     });
     expect(response.headers["x-request-id"]).toBe(event.requestContext.requestId);
-    const condition = ddb.commandCalls(DeleteCommand)[0]?.args[0].input;
-    expect(condition?.ExpressionAttributeValues?.[":owner"]).toBe("alice");
+    const [ending] = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(ending?.Update?.ConditionExpression).toContain("#userId = :owner");
+    expect(ending?.Update?.ExpressionAttributeValues?.[":owner"]).toBe("alice");
+    expect(ddb.commandCalls(DeleteCommand)).toHaveLength(0);
   });
 
   it("deactivates only through the owner-conditioned update", async () => {
@@ -66,7 +77,7 @@ describe("user family", () => {
     );
   });
 
-  it("lists only the caller's active sessions", async () => {
+  it("lists the caller's page of active sessions, without digest or profile", async () => {
     ddb.on(QueryCommand).resolves({
       Items: [
         {
@@ -102,7 +113,10 @@ describe("user family", () => {
     ]);
     const input = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
     expect(input?.ExpressionAttributeValues?.[":pk"]).toBe("carol");
-    expect(input?.FilterExpression).toBe("#expiresAt > :now AND #isActive = :true");
+    expect(input?.FilterExpression).toContain("(#isActive = :true)");
+    // At most 100 sessions per answer, and one more read to know whether a next page exists.
+    expect(input?.Limit).toBe(101);
+    expect(response.headers.link).toBeUndefined();
   });
 
   it("refuses a missing token before touching the store", async () => {
@@ -177,7 +191,8 @@ describe("admin family", () => {
   });
 
   it("answers 401 before 413 and 413 before 400", async () => {
-    const big = JSON.stringify({ userId: "x", pad: "a".repeat(17_000) });
+    // Oversized and malformed: a parser (or any input check) running before the size check answers 400.
+    const big = `{"userId": "x", "pad": "${"a".repeat(17_000)}"`;
     const noAuth = await invoke(createSession, httpEvent("POST", "/sessions", { rawBody: big }));
     expect(noAuth.statusCode).toBe(401);
     const tooLarge = await invoke(
