@@ -72,6 +72,7 @@ if (dynamo?.exposed) {
 console.log("Tokens: npm run token -- --sub alice            (user)");
 console.log("        npm run token -- --sub ops --admin      (admin: sessions:admin scope)");
 console.log(`Try:    curl ${api.url}/health`);
+console.log(`Docs:   ${api.url}/docs                   (the API reference; npx sessions --help for the CLI)`);
 
 let stopping = false;
 async function shutdown(signal: string) {

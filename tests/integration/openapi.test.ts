@@ -52,6 +52,7 @@ function fake(status: number, body: unknown, headers: Record<string, string> = {
       "content-type": "application/json; charset=utf-8",
       "cache-control": "no-store",
       "x-request-id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+      "x-content-type-options": "nosniff",
       ...headers,
     }),
     body,
