@@ -98,7 +98,7 @@ describe("GET /docs in Chromium", () => {
       document.querySelector(".scheme-container")?.scrollIntoView({ block: "start" }),
     );
     mkdirSync(join(projectRoot, "docs"), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT });
+    await page.screenshot({ path: SCREENSHOT, animations: "disabled", caret: "hide" });
     expect(existsSync(SCREENSHOT)).toBe(true);
     await page.close();
   });
