@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { Duration, type RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { Policy, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Architecture, type CfnFunction, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
-import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { type ICommandHooks, LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { bundling, projectRoot } from "./bundle.ts";
@@ -11,6 +11,8 @@ import { functionDefaults } from "./routes.ts";
 export interface EndpointFunctionProps {
   /** The handler module, relative to the project root (a route's `entry`). */
   readonly entry: string;
+  /** Files lib/docs.ts writes beside the bundle (the docs functions'). */
+  readonly docsFiles?: readonly string[];
   /** Merged over the defaults below, never replacing them wholesale. */
   readonly environment?: Record<string, string>;
   readonly memoryMb?: number;
@@ -74,6 +76,7 @@ export class EndpointFunction extends NodejsFunction {
         externalModules: [...bundling.external],
         banner: bundling.banner,
         logLevel: LogLevel.WARNING,
+        ...(props.docsFiles?.length && { commandHooks: docsFilesHook(props.docsFiles) }),
         esbuildArgs: {
           "--alias": Object.entries(bundling.alias).map(([from, to]) => `${from}=${to}`),
           "--legal-comments": bundling.legalComments,
@@ -114,4 +117,16 @@ function tracingPolicy(scope: Construct): Policy {
       "X-Ray's PutTraceSegments and PutTelemetryRecords accept no resource ARN; this policy holds those two actions and nothing else, for active tracing on every function.",
   });
   return policy;
+}
+
+/** Writes the docs files into the bundle's folder, with the Node that runs the CDK app. */
+function docsFilesHook(names: readonly string[]): ICommandHooks {
+  const quote = (value: string) => `'${value.replaceAll("'", "'\\''")}'`;
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (_inputDir, outputDir) => [
+      [process.execPath, join(projectRoot, "bin/docs-files.ts"), outputDir, ...names].map(quote).join(" "),
+    ],
+  };
 }

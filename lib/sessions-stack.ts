@@ -15,10 +15,12 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
+import { docsFilesOf } from "./docs.ts";
 import { EndpointFunction } from "./endpoint-function.ts";
 import { jwksSettingsProblem } from "./jwks-settings.ts";
+import { LOCAL_INVOKE_VARIABLES } from "./local-invoke.ts";
 import { Monitoring, type MonitoringSettings, monitoringSettingsFromContext } from "./monitoring.ts";
-import { functionDefaults, type Route, routes, usesStore } from "./routes.ts";
+import { functionDefaults, type Route, type RouteId, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
 
 /** Everything an operator may set with `-c key=value` (see docs/deploy.md). */
@@ -36,6 +38,8 @@ export interface SessionsSettings {
   readonly jwtAudience?: string | undefined;
   /** Alarm thresholds and periods, the alarm email (lib/monitoring.ts). */
   readonly monitoring: MonitoringSettings;
+  /** `-c localInvoke=true`: a template for `sam local invoke` (lib/local-invoke.ts). */
+  readonly localInvoke?: boolean;
 }
 
 export const defaultSettings = {
@@ -105,6 +109,7 @@ export function settingsFromContext(node: Node): SessionsSettings {
     jwtIssuer,
     jwtAudience,
     monitoring: monitoringSettingsFromContext(node),
+    localInvoke: read("localInvoke") === "true",
   };
 }
 
@@ -169,6 +174,7 @@ export class SessionsStack extends Stack {
       ...(settings.jwksUrl && { JWKS_URL: settings.jwksUrl }),
       ...(settings.jwtIssuer && { JWT_ISSUER: settings.jwtIssuer }),
       ...(settings.jwtAudience && { JWT_AUDIENCE: settings.jwtAudience }),
+      ...(settings.localInvoke && Object.fromEntries(LOCAL_INVOKE_VARIABLES.map((name) => [name, ""]))),
     };
 
     this.api = new HttpApi(this, "Api", {
@@ -207,6 +213,7 @@ export class SessionsStack extends Stack {
     for (const route of routes as readonly Route[]) {
       const fn = new EndpointFunction(this, route.id, {
         entry: route.entry,
+        docsFiles: docsFilesOf[route.id as RouteId],
         environment: usesStore(route) ? storeEnvironment : {},
         memoryMb: settings.memoryMb,
         logRetention: settings.logRetention,
@@ -234,7 +241,7 @@ export class SessionsStack extends Stack {
         id: "AwsSolutions-APIG4",
         reason:
           route.family === "ops"
-            ? "Public by design: /health and the $default route (404/405 in the family's shape, GET /sessions/) answer before any credential is needed; the $default handler authenticates admin requests itself."
+            ? "Public by design: /health, the API reference (/docs, /openapi.json) and the $default route (404/405 in the family's shape, GET /sessions/) answer before any credential is needed; the $default handler authenticates admin requests itself."
             : "Authorization is enforced in the handler: jose verifies the bearer JWT (or the registered session token) and a strongly consistent session read, with per-family 401/403 bodies that an API Gateway authorizer cannot produce.",
       });
       this.functions.set(route.id, fn);

@@ -30,6 +30,8 @@ export interface Reply {
   body?: unknown;
   /** What the request changed, written on its log line (the metrics of lib/log-metrics.ts); never sent. */
   counts?: Counts;
+  /** `body` is sent as it is (a string, base64 when `base64`), not as JSON: the docs and their files. */
+  file?: { base64: boolean };
 }
 
 /** Seed 2's success envelope (timestamp and requestId are added when it is rendered). */
@@ -47,6 +49,13 @@ export const json = (body: unknown, statusCode = 200, headers?: Record<string, s
 
 /** The same reply, with what the request changed counted on its log line. */
 export const counted = (counts: Counts, reply: Reply): Reply => ({ ...reply, counts });
+/** A non-JSON answer; `headers` carry its content type. */
+export const file = (body: string, headers: Record<string, string>, base64 = false): Reply => ({
+  statusCode: 200,
+  headers,
+  body,
+  file: { base64 },
+});
 
 export type Stack = ReturnType<typeof routeStack>;
 
@@ -193,6 +202,7 @@ function render(family: Family, reply: Reply, requestId: string): APIGatewayProx
       ...reply.headers,
       "x-request-id": requestId,
     },
-    body: reply.statusCode === 204 ? "" : JSON.stringify(body),
+    body: reply.file ? String(body) : reply.statusCode === 204 ? "" : JSON.stringify(body),
+    ...(reply.file?.base64 && { isBase64Encoded: true }),
   };
 }

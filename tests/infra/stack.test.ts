@@ -52,8 +52,13 @@ describe("functions", () => {
         POWERTOOLS_LOGGER_LOG_EVENT: "false",
       });
     }
-    // Only the health check goes without: it neither authenticates nor reads the table.
-    expect(allRoutes.filter((route) => !usesStore(route)).map((route) => route.id)).toEqual(["Health"]);
+    // Only the health check and the docs go without: they neither authenticate nor read the table.
+    expect(allRoutes.filter((route) => !usesStore(route)).map((route) => route.id)).toEqual([
+      "Health",
+      "Docs",
+      "DocsAsset",
+      "OpenApiDocument",
+    ]);
   });
 
   it("passes JWKS_URL, JWT_ISSUER and JWT_AUDIENCE when the context sets them", () => {
