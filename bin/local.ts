@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { listenProblem, parseCommandLine, portSetting } from "../lib/command-line.ts";
 import { devSecret } from "../lib/dev-secret.ts";
+import { writeDocsFiles } from "../lib/docs.ts";
 import {
   type DynamoDbLocal,
   ensureTable,
@@ -14,17 +15,24 @@ import { eventsSettings, startLocalEvents } from "../lib/local-events.ts";
 
 // `npm start`: DynamoDB Local (unless DYNAMODB_ENDPOINT is set), the table, and the whole API on PORT.
 
-const { values: flags } = parseArgs({ options: { "in-memory": { type: "boolean", default: false } } });
+const USAGE = `usage: [PORT=8000] [LOCAL_DATA_DIR=.data] [DYNAMODB_ENDPOINT=<url>] npm start [-- --in-memory]
+  --in-memory   keep DynamoDB Local's data in memory instead of LOCAL_DATA_DIR`;
+const { values: flags } = parseCommandLine(
+  { options: { "in-memory": { type: "boolean", default: false }, help: { type: "boolean" } } },
+  USAGE,
+);
 const settingsProblem = jwksEnvironmentProblem();
 if (settingsProblem !== undefined) {
   console.error(settingsProblem);
   process.exit(1);
 }
 const dataDir = resolve(process.env.LOCAL_DATA_DIR ?? ".data");
-const port = Number(process.env.PORT ?? 8000);
+const port = portSetting(process.env.PORT, 8000, USAGE);
 process.env.TABLE_NAME ||= "sessions";
 const tableName = process.env.TABLE_NAME;
 process.env.JWT_SECRET = devSecret(dataDir);
+// The docs functions read openapi.json and Swagger UI from here, as from beside their bundles on AWS.
+process.env.DOCS_FILES_DIR = writeDocsFiles(resolve(dataDir, "docs"));
 process.env.AWS_REGION ??= "us-east-1";
 process.env.AWS_ACCESS_KEY_ID ??= "local";
 process.env.AWS_SECRET_ACCESS_KEY ??= "local";
@@ -54,7 +62,14 @@ const client = localClient(endpoint);
 const table = await ensureTable(client, tableName);
 const events = await startLocalEvents({ client, endpoint, tableName, dataDir, settings: eventSettings });
 client.destroy();
-const api = await startLocalApi({ port });
+const api = await startLocalApi({ port }).catch(async (error: unknown) => {
+  const problem = listenProblem(error, port);
+  if (problem === undefined) throw error;
+  console.error(problem);
+  await events.stop();
+  await dynamo?.stop();
+  process.exit(1);
+});
 
 console.log(`Sessions API listening on ${api.url}`);
 console.log(
@@ -68,6 +83,7 @@ if (dynamo?.exposed) {
 console.log("Tokens: npm run token -- --sub alice            (user)");
 console.log("        npm run token -- --sub ops --admin      (admin: sessions:admin scope)");
 console.log(`Try:    curl ${api.url}/health`);
+console.log(`Docs:   ${api.url}/docs                   (the API reference; npx sessions --help for the CLI)`);
 console.log(events.summary);
 
 let stopping = false;

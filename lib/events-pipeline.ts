@@ -12,6 +12,7 @@ import type { ITopic } from "aws-cdk-lib/aws-sns";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { EndpointFunction } from "./endpoint-function.ts";
+import type { EventsPipelineWatch } from "./monitoring.ts";
 
 // Lifecycle events on AWS (CONTRACT section 9): the table's stream → the events function → the
 // stack's own EventBridge bus. The stream is the outbox: handlers write the table and nothing else.
@@ -44,14 +45,23 @@ export interface EventsPipelineProps {
   readonly memoryMb?: number;
   /** Also deliver every event, signed, to this https:// URL (context `eventsWebhookUrl`). */
   readonly webhookUrl?: string | undefined;
-  /** Where the dead-letter alarm notifies, when given (the stack's monitoring topic). */
+  /**
+   * The stack's monitoring (lib/monitoring.ts): when given, it watches the pipeline (the DLQ depth
+   * alarm, the stream's iterator age, the function's errors and throttles, the dashboard row, the
+   * counts of the function's log lines) and the pipeline makes no alarm of its own.
+   */
+  readonly monitoring?: { watchEventsPipeline(watch: EventsPipelineWatch): unknown } | undefined;
+  /** Without `monitoring`: where the pipeline's own DLQ alarm notifies, when given. */
   readonly alarmTopic?: ITopic | undefined;
+  /** Active X-Ray tracing of the functions (as the routes'; default on). */
+  readonly tracing?: boolean | undefined;
 }
 
 export class EventsPipeline extends Construct {
   readonly bus: EventBus;
   readonly deadLetterQueue: Queue;
-  readonly deadLetterAlarm: Alarm;
+  /** The pipeline's own DLQ alarm, made when no `monitoring` watches it. */
+  readonly deadLetterAlarm?: Alarm;
   /** The events function: stream → bus. */
   readonly publisher: EndpointFunction;
   /** The webhook target's delivery function and its signing secret, with `webhookUrl`. */
@@ -114,6 +124,14 @@ export class EventsPipeline extends Construct {
       this.webhook = { fn, secret };
     }
 
+    if (props.monitoring) {
+      props.monitoring.watchEventsPipeline({
+        fn: this.publisher,
+        dlq: this.deadLetterQueue,
+        logGroup: this.publisher.logGroup,
+      });
+      return;
+    }
     this.deadLetterAlarm = new Alarm(this, "DeadLettersAlarm", {
       alarmDescription:
         "Lifecycle events could not be published after retries: the DLQ message names the shard and sequence numbers to replay (docs/events.md)",
@@ -149,6 +167,7 @@ export class EventsPipeline extends Construct {
       environment: options.environment,
       memoryMb: options.props.memoryMb,
       timeoutSeconds: options.timeoutSeconds,
+      tracing: options.props.tracing,
       logRetention: options.props.logRetention,
       removalPolicy: options.props.removalPolicy,
     });

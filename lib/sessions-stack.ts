@@ -22,10 +22,13 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
+import { docsFilesOf } from "./docs.ts";
 import { EndpointFunction } from "./endpoint-function.ts";
 import { EventsPipeline } from "./events-pipeline.ts";
 import { jwksSettingsProblem } from "./jwks-settings.ts";
-import { functionDefaults, type Route, routes, usesStore } from "./routes.ts";
+import { LOCAL_INVOKE_VARIABLES } from "./local-invoke.ts";
+import { Monitoring, type MonitoringSettings, monitoringSettingsFromContext } from "./monitoring.ts";
+import { functionDefaults, type Route, type RouteId, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
 
 /** Everything an operator may set with `-c key=value` (see docs/deploy.md). */
@@ -41,6 +44,10 @@ export interface SessionsSettings {
   readonly jwksUrl?: string | undefined;
   readonly jwtIssuer?: string | undefined;
   readonly jwtAudience?: string | undefined;
+  /** Alarm thresholds and periods, the alarm email (lib/monitoring.ts). */
+  readonly monitoring: MonitoringSettings;
+  /** `-c localInvoke=true`: a template for `sam local invoke` (lib/local-invoke.ts). */
+  readonly localInvoke?: boolean;
   /** Also deliver every lifecycle event, signed, to this https:// URL (docs/events.md). */
   readonly eventsWebhookUrl?: string | undefined;
 }
@@ -115,6 +122,8 @@ export function settingsFromContext(node: Node): SessionsSettings {
     jwksUrl,
     jwtIssuer,
     jwtAudience,
+    monitoring: monitoringSettingsFromContext(node),
+    localInvoke: read("localInvoke") === "true",
     eventsWebhookUrl,
   };
 }
@@ -131,6 +140,8 @@ export class SessionsStack extends Stack {
   readonly api: HttpApi;
   readonly events: EventsPipeline;
   readonly functions = new Map<string, EndpointFunction>();
+  /** The alarm topic and the dashboard; other constructs add their alarms and panels through it. */
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: SessionsStackProps) {
     super(scope, id, props);
@@ -180,6 +191,7 @@ export class SessionsStack extends Stack {
       ...(settings.jwksUrl && { JWKS_URL: settings.jwksUrl }),
       ...(settings.jwtIssuer && { JWT_ISSUER: settings.jwtIssuer }),
       ...(settings.jwtAudience && { JWT_AUDIENCE: settings.jwtAudience }),
+      ...(settings.localInvoke && Object.fromEntries(LOCAL_INVOKE_VARIABLES.map((name) => [name, ""]))),
     };
 
     this.api = new HttpApi(this, "Api", {
@@ -218,10 +230,12 @@ export class SessionsStack extends Stack {
     for (const route of routes as readonly Route[]) {
       const fn = new EndpointFunction(this, route.id, {
         entry: route.entry,
+        docsFiles: docsFilesOf[route.id as RouteId],
         environment: usesStore(route) ? storeEnvironment : {},
         memoryMb: settings.memoryMb,
         logRetention: settings.logRetention,
         removalPolicy,
+        tracing: settings.monitoring.tracing,
       });
       this.grantTableAccess(fn, route);
       if (usesStore(route)) {
@@ -244,18 +258,28 @@ export class SessionsStack extends Stack {
         id: "AwsSolutions-APIG4",
         reason:
           route.family === "ops"
-            ? "Public by design: /health and the $default route (404/405 in the family's shape, GET /sessions/) answer before any credential is needed; the $default handler authenticates admin requests itself."
+            ? "Public by design: /health, the API reference (/docs, /openapi.json) and the $default route (404/405 in the family's shape, GET /sessions/) answer before any credential is needed; the $default handler authenticates admin requests itself."
             : "Authorization is enforced in the handler: jose verifies the bearer JWT (or the registered session token) and a strongly consistent session read, with per-family 401/403 bodies that an API Gateway authorizer cannot produce.",
       });
       this.functions.set(route.id, fn);
     }
 
+    this.monitoring = new Monitoring(this, "Monitoring", {
+      settings: settings.monitoring,
+      namespace: `Sessions/${settings.stage}`,
+      api: this.api,
+      accessLogs,
+      table: this.table,
+      functions: this.functions,
+    });
     this.events = new EventsPipeline(this, "Events", {
       table: this.table,
       logRetention: settings.logRetention,
       removalPolicy,
       memoryMb: settings.memoryMb,
       webhookUrl: settings.eventsWebhookUrl,
+      monitoring: this.monitoring,
+      tracing: settings.monitoring.tracing,
     });
 
     new CfnOutput(this, "ApiUrl", { value: stage.url, description: "Base URL of the sessions API" });
@@ -263,6 +287,14 @@ export class SessionsStack extends Stack {
     new CfnOutput(this, "JwtSecretArn", {
       value: jwtSecret.secretArn,
       description: "Secrets Manager secret holding the HS256 key (see docs/deploy.md for admin tokens)",
+    });
+    new CfnOutput(this, "AlarmTopicArn", {
+      value: this.monitoring.topic.topicArn,
+      description: "SNS topic every alarm notifies (subscribe with -c alarmEmail=… or any SNS subscription)",
+    });
+    new CfnOutput(this, "DashboardName", {
+      value: this.monitoring.dashboard.dashboardName,
+      description: "CloudWatch dashboard of the stack",
     });
     new CfnOutput(this, "EventBusName", {
       value: this.events.bus.eventBusName,

@@ -1,4 +1,5 @@
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
+import type { eventCounts } from "../../lib/log-metrics.ts";
 import { logger } from "../shared/logger.ts";
 import { type SessionEvent, toCloudEvent } from "./cloud-event.ts";
 import type { Publisher } from "./publisher.ts";
@@ -37,6 +38,13 @@ export function createHandler(publisher: Publisher) {
       deadline === undefined ? {} : { deadline },
     );
     const failed = published < pending.length ? pending[published]?.record : unreadable;
+    // One line per batch; the stack's metric filters count these fields (lib/log-metrics.ts).
+    const counts = {
+      eventsPublished: published,
+      eventsFailed: pending.length - published + (unreadable ? 1 : 0),
+      sessionsExpired: pending.slice(0, published).filter((p) => p.event.type === "session.expired").length,
+    } satisfies Record<keyof typeof eventCounts, number>;
+    logger.info("events batch", { records: event.Records.length, ...counts });
     return {
       batchItemFailures: failed ? [{ itemIdentifier: failed.dynamodb?.SequenceNumber ?? "" }] : [],
     } satisfies DynamoDBBatchResponse;

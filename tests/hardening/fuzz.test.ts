@@ -559,8 +559,9 @@ function explain(before: Map<string, string>, after: Map<string, string>, effect
       expect(effects.deactivated.has(id), `item ${id} changed without an acknowledged deactivation`).toBe(
         true,
       );
-      const { isActive, deactivatedAt, updatedAt, ...rest } = item;
-      const { isActive: _a, deactivatedAt: _d, updatedAt: _u, ...oldRest } = old;
+      const { isActive, deactivatedAt, updatedAt, deactivatedBy, ...rest } = item;
+      const { isActive: _a, deactivatedAt: _d, updatedAt: _u, deactivatedBy: _b, ...oldRest } = old;
+      expect(deactivatedBy).toBe(item.userId);
       expect(rest).toEqual(oldRest);
       expect(isActive).toBe(false);
     }

@@ -99,8 +99,10 @@ describe("events function and its mapping", () => {
       { DependsOn?: string[] },
     ];
     const roleId = roleOf(dev.template, publisherId);
+    // The role's own policy, which grants the stream's reads (the shared X-Ray policy does not).
     const policies = Object.entries(resourcesOf(dev.template, "AWS::IAM::Policy"))
       .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
+      .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes("dynamodb:GetRecords"))
       .map(([id]) => id);
     expect(policies).toHaveLength(1);
     expect(mapping.DependsOn).toEqual(expect.arrayContaining([roleId, ...policies]));
@@ -143,6 +145,9 @@ describe("events function and its mapping", () => {
         `sqs:GetQueueUrl ${JSON.stringify(queueArn)}`,
         `logs:CreateLogStream ${JSON.stringify(logGroup)}`,
         `logs:PutLogEvents ${JSON.stringify(logGroup)}`,
+        // Active tracing, as every function of the stack (the stack's one X-Ray policy).
+        'xray:PutTelemetryRecords "*"',
+        'xray:PutTraceSegments "*"',
       ].sort(),
     );
     const role = resourcesOf(dev.template, "AWS::IAM::Role")[roleId];
@@ -175,18 +180,24 @@ describe("events function and its mapping", () => {
     );
   });
 
-  it("alarms as soon as one batch is in the DLQ", () => {
-    const [, alarm] = only(resourcesOf(dev.template, "AWS::CloudWatch::Alarm"));
-    expect(alarm.Properties).toMatchObject({
+  it("is watched by the stack's monitoring: an alarm to its topic as soon as one batch is in the DLQ", () => {
+    const [topicId] = only(resourcesOf(dev.template, "AWS::SNS::Topic"));
+    const onQueue = Object.values(resourcesOf(dev.template, "AWS::CloudWatch::Alarm")).filter(
+      (alarm) =>
+        JSON.stringify(alarm.Properties.Dimensions) ===
+        JSON.stringify([{ Name: "QueueName", Value: { "Fn::GetAtt": [queueId, "QueueName"] } }]),
+    );
+    expect(onQueue).toHaveLength(1);
+    expect(onQueue[0]?.Properties).toMatchObject({
       Namespace: "AWS/SQS",
       MetricName: "ApproximateNumberOfMessagesVisible",
-      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [queueId, "QueueName"] } }],
       Threshold: 1,
       ComparisonOperator: "GreaterThanOrEqualToThreshold",
       EvaluationPeriods: 1,
       TreatMissingData: "notBreaching",
+      AlarmActions: [{ Ref: topicId }],
     });
-    expect(alarm.Properties.AlarmActions).toBeUndefined();
+    expect(dev.stack.events.deadLetterAlarm).toBeUndefined();
   });
 
   it("names the bus and the DLQ in the stack's outputs", () => {

@@ -1,11 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { App, Stack, Validations } from "aws-cdk-lib";
+import { App, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import cdkNag from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { afterAll, describe, expect, it } from "vitest";
+import { EndpointFunction } from "../../lib/endpoint-function.ts";
 import { type Route, routes } from "../../lib/routes.ts";
 import { SessionsStack, settingsFromContext } from "../../lib/sessions-stack.ts";
 
@@ -59,6 +61,22 @@ describe("cdk-nag AwsSolutions", () => {
     expect(findings.map((f) => f.ruleName)).toContain("AwsSolutions-IAM5[Resource::*]");
   });
 
+  it("still reports a wildcard in a function's own policy: X-Ray's acknowledgement covers its policy alone", () => {
+    const findings = nagFindings((app) => {
+      const stack = new Stack(app, "Control");
+      const fn = new EndpointFunction(stack, "Traced", {
+        entry: "functions/health.ts",
+        logRetention: RetentionDays.ONE_DAY,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      fn.addToRolePolicy(new PolicyStatement({ actions: ["dynamodb:GetItem"], resources: ["*"] }));
+      return stack;
+    });
+    expect(findings.map((f) => `${f.ruleName} ${f.violatingConstructs?.[0]?.constructPath}`)).toEqual([
+      "AwsSolutions-IAM5[Resource::*] Control/TracedRole/DefaultPolicy/Resource",
+    ]);
+  });
+
   for (const [stage, webhook] of [
     ["dev", undefined],
     ["prod", undefined],
@@ -72,7 +90,7 @@ describe("cdk-nag AwsSolutions", () => {
     });
   }
 
-  it("acknowledges only APIG4 on each route, SMG4 on the secrets and SQS3 on the events DLQ, each with a reason", () => {
+  it("acknowledges only APIG4 on each route, SMG4 on the secrets, X-Ray's wildcard, the alarm topic's encryption and SQS3 on the events DLQ, each with a reason", () => {
     const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
     const stack = sessionsStack("dev", "https://hooks.example.com/sessions")(app);
     const acknowledged: string[] = [];
@@ -94,6 +112,8 @@ describe("cdk-nag AwsSolutions", () => {
       "JwtSecret AwsSolutions-SMG4",
       "Events/DeadLetters AwsSolutions-SQS3",
       "Events/WebhookSecret AwsSolutions-SMG4",
+      "TracingPolicy AwsSolutions-IAM5[Resource::*]",
+      "Monitoring/AlarmTopic AwsSolutions-SNS2",
       ...(routes as readonly Route[]).map((r) => `${r.id}Route AwsSolutions-APIG4`),
     ];
     expect(acknowledged.sort()).toEqual(expected.sort());

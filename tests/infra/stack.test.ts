@@ -53,8 +53,13 @@ describe("functions", () => {
         POWERTOOLS_LOGGER_LOG_EVENT: "false",
       });
     }
-    // Only the health check goes without: it neither authenticates nor reads the table.
-    expect(allRoutes.filter((route) => !usesStore(route)).map((route) => route.id)).toEqual(["Health"]);
+    // Only the health check and the docs go without: they neither authenticate nor read the table.
+    expect(allRoutes.filter((route) => !usesStore(route)).map((route) => route.id)).toEqual([
+      "Health",
+      "Docs",
+      "DocsAsset",
+      "OpenApiDocument",
+    ]);
   });
 
   it("passes JWKS_URL, JWT_ISSUER and JWT_AUDIENCE when the context sets them", () => {
@@ -280,7 +285,7 @@ describe("least privilege", () => {
   });
 
   for (const route of allRoutes) {
-    it(`${route.id} may do exactly what its hand-written row says, plus logging`, () => {
+    it(`${route.id} may do exactly what its hand-written row says, plus logging and tracing`, () => {
       const row = expectedAccess[route.id];
       if (!row) throw new Error(`no hand-written IAM expectation for ${route.id}: add its row above`);
       const fn = resourcesOf(dev.template, "AWS::Lambda::Function")[logicalIdOf(dev.stack, route.id)];
@@ -291,13 +296,22 @@ describe("least privilege", () => {
         ...(row.secret ? [`secretsmanager:GetSecretValue ${JSON.stringify({ Ref: secretId })}`] : []),
         `logs:CreateLogStream ${JSON.stringify(logGroup)}`,
         `logs:PutLogEvents ${JSON.stringify(logGroup)}`,
+        'xray:PutTelemetryRecords "*"',
+        'xray:PutTraceSegments "*"',
       ].sort();
       expect(grantsOf(route.id)).toEqual(expected);
     });
   }
 
-  it("grants no wildcard action or resource and never Scan", () => {
-    const text = JSON.stringify(resourcesOf(dev.template, "AWS::IAM::Policy"));
+  it("grants no wildcard action or resource but X-Ray's, in a policy of its own, and never Scan", () => {
+    const policies = Object.values(resourcesOf(dev.template, "AWS::IAM::Policy"));
+    const tracing = policies.filter((p) => JSON.stringify(p).includes('"*"'));
+    expect(tracing).toHaveLength(1);
+    // X-Ray's write actions take no resource ARN; nothing else may share their statement or policy.
+    expect(tracing[0]?.Properties.PolicyDocument.Statement).toEqual([
+      { Action: ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], Effect: "Allow", Resource: "*" },
+    ]);
+    const text = JSON.stringify(policies.filter((p) => p !== tracing[0]));
     expect(text).not.toMatch(/"[a-z0-9-]+:\*"|"\*"|:\*"/);
     expect(text).not.toContain("dynamodb:Scan");
   });
@@ -332,10 +346,12 @@ describe("the JWT secret", () => {
 });
 
 describe("outputs", () => {
-  it("names the API URL, the table and the secret", () => {
+  it("names the API URL, the table, the secret, the alarm topic, the dashboard, the events bus and DLQ", () => {
     const outputs = dev.template.toJSON().Outputs;
     expect(Object.keys(outputs).sort()).toEqual([
+      "AlarmTopicArn",
       "ApiUrl",
+      "DashboardName",
       "EventBusName",
       "EventsDeadLetterQueueArn",
       "EventsDeadLetterQueueUrl",

@@ -306,7 +306,8 @@ describe("every route", () => {
       if (route.path === "$default") continue;
       const path = route.path
         .replace("{id}", route.method === "PATCH" ? a.id : route.id === "UserDeleteSession" ? b.id : a.id)
-        .replace("{user_id}", u);
+        .replace("{user_id}", u)
+        .replace("{asset}", "init.js");
       if (route.id === "AdminDeleteSession" || route.id === "UserDeleteAllSessions") continue;
       const token = route.family === "admin" ? admin : route.family === "user" ? userAuth : undefined;
       const response = await call(path, {

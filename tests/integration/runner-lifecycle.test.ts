@@ -99,7 +99,7 @@ describe("npm start", () => {
       await second.stop();
     }
     expect(javaProcessesUsing(dataDir)).toEqual([]);
-  });
+  }, 180_000);
 
   it("says in one line what to install when Java is missing, and exits non-zero", () => {
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: "/nonexistent", PORT: "0" };
@@ -144,7 +144,7 @@ describe("npm start", () => {
       },
     });
     expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
-  });
+  }, 180_000);
 
   it.each([
     [{}, "JWKS_URL is set without JWT_ISSUER and JWT_AUDIENCE"],
