@@ -68,7 +68,9 @@ describe("cdk-nag AwsSolutions", () => {
   }
 
   it("acknowledges only APIG4 on each route and SMG4 on the secret, each with a reason", () => {
-    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const outdir = mkdtempSync(join(tmpdir(), "sessions-nag-"));
+    outdirs.push(outdir);
+    const app = new App({ outdir, context: { "aws:cdk:bundling-stacks": [] } });
     const stack = sessionsStack("dev")(app);
     const acknowledged: string[] = [];
     const visit = (node: IConstruct) => {
