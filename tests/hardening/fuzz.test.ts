@@ -89,7 +89,7 @@ beforeAll(async () => {
       if (opaque) registerToken(opaque, user);
     }
   }
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await runner?.stop();

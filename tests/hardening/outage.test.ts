@@ -37,7 +37,7 @@ beforeAll(async () => {
   await ensureTable(client, TABLE);
   client.destroy();
   runner = await startRunner({ DYNAMODB_ENDPOINT: dynamo.endpoint, TABLE_NAME: TABLE, JWT_SECRET: SECRET });
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await runner?.stop();
