@@ -125,7 +125,7 @@ async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined
     }
     return undefined;
   } catch (error) {
-    if (error instanceof KeysUnavailable) throw serviceUnavailable(error.cause);
+    if (error instanceof KeysUnavailable) throw serviceUnavailable(error);
     if (error instanceof HttpError) throw error; // the signing key itself could not be loaded
     // jose throws JOSEErrors, but also plain TypeErrors for some malformed inputs: all are a 401.
     return undefined;

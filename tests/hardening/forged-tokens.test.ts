@@ -85,7 +85,9 @@ beforeAll(async () => {
   sessions.other = await create(userB);
   sessions.deleted = await create(userA);
   sessions.deactivated = await create(userA, { token: deactivatedOpaque });
-  sessions.expired = await create(userA, { expires_at: new Date(Date.now() + 1500).toISOString() });
+  // Far enough ahead that a slow create still finds it in the future; waited out below.
+  const expiresAt = Date.now() + 3_000;
+  sessions.expired = await create(userA, { expires_at: new Date(expiresAt).toISOString() });
   expect(
     (await call(runner.url, `/sessions/${sessions.deleted.id}`, { method: "DELETE", token: admin })).status,
   ).toBe(200);
@@ -94,8 +96,8 @@ beforeAll(async () => {
     token: hs256(claims()),
   });
   expect(off.status, off.text).toBe(200);
-  await sleep(1600);
-}, 90_000);
+  await sleep(Math.max(0, expiresAt - Date.now()) + 100);
+}, 180_000);
 
 afterAll(async () => {
   await runner?.stop();

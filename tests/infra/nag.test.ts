@@ -86,7 +86,9 @@ describe("cdk-nag AwsSolutions", () => {
   }
 
   it("acknowledges only APIG4 on each route, SMG4 on the secret, X-Ray's wildcard and the alarm topic's encryption, each with a reason", () => {
-    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const outdir = mkdtempSync(join(tmpdir(), "sessions-nag-"));
+    outdirs.push(outdir);
+    const app = new App({ outdir, context: { "aws:cdk:bundling-stacks": [] } });
     const stack = sessionsStack("dev")(app);
     const acknowledged: string[] = [];
     const visit = (node: IConstruct) => {

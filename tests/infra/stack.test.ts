@@ -1,10 +1,11 @@
 import { Match } from "aws-cdk-lib/assertions";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { functionDefaults, type Route, routes, usesStore } from "../../lib/routes.ts";
 import { sessionTable } from "../../lib/table.ts";
-import { logicalIdOf, resourcesOf, synthStack } from "./stack-fixture.ts";
+import { logicalIdOf, removeSynthOutput, resourcesOf, synthStack } from "./stack-fixture.ts";
 
 const allRoutes = routes as readonly Route[];
+afterAll(removeSynthOutput);
 const dev = synthStack({ stage: "dev" });
 const prod = synthStack({ stage: "prod" });
 
