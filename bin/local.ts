@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { lifecycleSettings, SettingError } from "../functions/shared/lifecycle-settings.ts";
 import { devSecret } from "../lib/dev-secret.ts";
 import {
   type DynamoDbLocal,
@@ -21,6 +22,16 @@ process.env.JWT_SECRET = devSecret(dataDir);
 process.env.AWS_REGION ??= "us-east-1";
 process.env.AWS_ACCESS_KEY_ID ??= "local";
 process.env.AWS_SECRET_ACCESS_KEY ??= "local";
+
+// The handlers are imported at their first request: a setting out of range is refused here, in one
+// line, before anything starts.
+try {
+  lifecycleSettings((name) => process.env[name]);
+} catch (error) {
+  if (!(error instanceof SettingError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
 
 let dynamo: DynamoDbLocal | undefined;
 try {

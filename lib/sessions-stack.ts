@@ -15,6 +15,11 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
+import {
+  CONTEXT_KEYS,
+  type LifecycleSettings,
+  lifecycleSettings,
+} from "../functions/shared/lifecycle-settings.ts";
 import { EndpointFunction } from "./endpoint-function.ts";
 import { functionDefaults, type Route, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
@@ -32,6 +37,8 @@ export interface SessionsSettings {
   readonly jwksUrl?: string | undefined;
   readonly jwtIssuer?: string | undefined;
   readonly jwtAudience?: string | undefined;
+  /** The session lifecycle (idle clock, use recording, per-user cap); absent: the defaults. */
+  readonly lifecycle?: LifecycleSettings | undefined;
 }
 
 export const defaultSettings = {
@@ -93,11 +100,27 @@ export function settingsFromContext(node: Node): SessionsSettings {
     jwksUrl,
     jwtIssuer: read("jwtIssuer"),
     jwtAudience: read("jwtAudience"),
+    // The functions' own validator, so a value the functions would refuse fails the synth instead.
+    lifecycle: lifecycleSettings(
+      (name) => read(CONTEXT_KEYS[name] ?? name),
+      "Context",
+      (name) => CONTEXT_KEYS[name] ?? name,
+    ),
   };
 }
 
 export interface SessionsStackProps extends StackProps {
   readonly settings: SessionsSettings;
+}
+
+/** The lifecycle settings as the functions read them; defaults are left out of the template. */
+function lifecycleEnvironment(settings: LifecycleSettings): Record<string, string> {
+  return {
+    ...(settings.idleSeconds > 0 && { SESSION_IDLE_SECONDS: String(settings.idleSeconds) }),
+    ...(settings.touchSeconds !== 60 && { SESSION_TOUCH_SECONDS: String(settings.touchSeconds) }),
+    ...(settings.maxPerUser > 0 && { SESSION_MAX_PER_USER: String(settings.maxPerUser) }),
+    ...(settings.limitPolicy !== "evict_oldest" && { SESSION_LIMIT_POLICY: settings.limitPolicy }),
+  };
 }
 
 const attributeType = (type: KeyType) => (type === "S" ? AttributeType.STRING : AttributeType.NUMBER);
@@ -155,6 +178,7 @@ export class SessionsStack extends Stack {
       ...(settings.jwksUrl && { JWKS_URL: settings.jwksUrl }),
       ...(settings.jwtIssuer && { JWT_ISSUER: settings.jwtIssuer }),
       ...(settings.jwtAudience && { JWT_AUDIENCE: settings.jwtAudience }),
+      ...(settings.lifecycle && lifecycleEnvironment(settings.lifecycle)),
     };
 
     this.api = new HttpApi(this, "Api", {

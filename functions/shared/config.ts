@@ -1,4 +1,5 @@
 import { serviceUnavailable } from "./errors.ts";
+import { type LifecycleSettings, lifecycleSettings } from "./lifecycle-settings.ts";
 
 // Configuration is read once per cold start; a missing or malformed value fails loudly with its name.
 
@@ -32,6 +33,11 @@ export const config = {
   dbConnectTimeoutMs: intEnv("DYNAMODB_CONNECT_TIMEOUT_MS", 1_000, 1),
   dbMaxAttempts: intEnv("DYNAMODB_MAX_ATTEMPTS", 3, 1),
 } as const;
+
+// --- Session lifecycle (CONTRACT section 8): idle clock, use recording, per-user cap -------------
+
+/** Validated once per cold start; the local runner checks the same values before it starts. */
+export const lifecycle: LifecycleSettings = lifecycleSettings(optionalEnv);
 
 /**
  * The HS256 key. Locally and in tests it is `JWT_SECRET`; on AWS the stack passes `JWT_SECRET_ARN`

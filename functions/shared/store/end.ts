@@ -135,7 +135,7 @@ async function endSessions(
   return pending.length;
 }
 
-function markEnded(id: string, condition: Expression, ended: Ended, now: Date): TransactItem {
+export function markEnded(id: string, condition: Expression, ended: Ended, now: Date): TransactItem {
   return {
     Update: {
       TableName,
@@ -152,7 +152,7 @@ function markEnded(id: string, condition: Expression, ended: Ended, now: Date): 
   };
 }
 
-function deleteToken(digest: string, sessionId: string): TransactItem {
+export function deleteToken(digest: string, sessionId: string): TransactItem {
   return {
     Delete: {
       TableName,
@@ -170,7 +170,7 @@ function deleteToken(digest: string, sessionId: string): TransactItem {
  * The final delete of an ended session item. The session has ended already (no reader sees it, its
  * token is gone), so a failure here is logged, not answered: the marker's TTL sweeps the item.
  */
-async function removeEnded(id: string): Promise<void> {
+export async function removeEnded(id: string): Promise<void> {
   try {
     await call(() =>
       db.send(

@@ -1,88 +1,9 @@
-import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { FEED } from "../../../lib/table.ts";
-import { TokenAlreadyRegistered } from "../errors.ts";
-import { call, cancellationCodes, conditional, db, TableName, transactWrite } from "./client.ts";
+import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { call, conditional, db, TableName } from "./client.ts";
 import { liveOwned } from "./conditions.ts";
-import {
-  epochSeconds,
-  fromItem,
-  gone,
-  type Session,
-  type SessionItem,
-  type TokenItem,
-  tokenKey,
-} from "./items.ts";
+import { fromItem, gone, type Session, type SessionItem } from "./items.ts";
 
-// Creating, reading and deactivating one session.
-
-export interface NewSession {
-  id: string;
-  userId: string;
-  createdAt: Date;
-  expiresAt: Date;
-  ipAddress: string | null;
-  userAgent: string | null;
-  profile: Record<string, unknown> | null;
-  /** SHA-256 digest (hex) of a client-supplied token; the token itself is never stored. */
-  tokenDigest: string | null;
-  /** The admin `sub` that asked for it. */
-  createdBy?: string | undefined;
-}
-
-export async function createSession(input: NewSession): Promise<Session> {
-  const createdAt = input.createdAt.toISOString();
-  const expiresAt = input.expiresAt.toISOString();
-  const item: SessionItem = {
-    id: input.id,
-    userId: input.userId,
-    feed: FEED,
-    createdAt,
-    updatedAt: createdAt,
-    expiresAt,
-    ttl: epochSeconds(expiresAt),
-    isActive: true,
-    ipAddress: input.ipAddress ?? undefined,
-    userAgent: input.userAgent ?? undefined,
-    profile: input.profile ? JSON.stringify(input.profile) : undefined,
-    tokenDigest: input.tokenDigest ?? undefined,
-    createdBy: input.createdBy,
-  };
-  const putSession = {
-    TableName,
-    Item: item,
-    ConditionExpression: "attribute_not_exists(#id)",
-    ExpressionAttributeNames: { "#id": "id" },
-  };
-  if (input.tokenDigest === null) {
-    await call(() => db.send(new PutCommand(putSession)));
-    return fromItem(item);
-  }
-  const tokenItem: TokenItem = {
-    id: tokenKey(input.tokenDigest),
-    sessionId: input.id,
-    expiresAt,
-    ttl: item.ttl,
-  };
-  try {
-    await transactWrite([
-      { Put: putSession },
-      {
-        Put: {
-          TableName,
-          Item: tokenItem,
-          // A token whose session has expired may be registered again.
-          ConditionExpression: "attribute_not_exists(#id) OR #expiresAt <= :now",
-          ExpressionAttributeNames: { "#id": "id", "#expiresAt": "expiresAt" },
-          ExpressionAttributeValues: { ":now": createdAt },
-        },
-      },
-    ]);
-  } catch (error) {
-    if (cancellationCodes(error)[1] === "ConditionalCheckFailed") throw new TokenAlreadyRegistered();
-    throw error;
-  }
-  return fromItem(item);
-}
+// Reading and deactivating one session (creating one is create.ts).
 
 /** A session by id, strongly consistent; undefined when absent, expired or being ended. */
 export async function getSession(id: string, now = new Date()): Promise<Session | undefined> {
