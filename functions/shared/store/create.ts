@@ -53,7 +53,7 @@ export interface NewSession {
 }
 
 /** Time a create may spend on contention (re-reading and retrying) before it answers 503. */
-export const CREATE_BUDGET_MS = 6_000;
+export const CREATE_BUDGET_MS = 8_000;
 
 /**
  * Stores a new session. Throws TokenAlreadyRegistered when its token names a live session (checked
@@ -94,6 +94,18 @@ export async function createSession(
  */
 async function createCapped(input: NewSession, settings: LifecycleSettings): Promise<Session> {
   const deadline = Date.now() + CREATE_BUDGET_MS;
+  const { item, evicted } = await oneAtATime(input.userId, () => createCappedNow(input, settings, deadline));
+  // The evicted sessions have ended (marker written, token items gone); their items go now, outside
+  // the user's queue: no create depends on it.
+  await Promise.all(evicted.map((id) => removeEnded(id)));
+  return fromItem(item);
+}
+
+async function createCappedNow(
+  input: NewSession,
+  settings: LifecycleSettings,
+  deadline: number,
+): Promise<{ item: SessionItem; evicted: string[] }> {
   const digest = input.tokenDigest;
   // A supplied token that is already registered answers first (its 409 wins over the cap's).
   let freed = digest === null ? undefined : await freeTokenHolder(digest, new Date());
@@ -136,9 +148,7 @@ async function createCapped(input: NewSession, settings: LifecycleSettings): Pro
     ];
     const outcome = await attemptTransaction(parts);
     if (outcome === "done") {
-      // The evicted sessions have ended (marker written, token items gone); their items go now.
-      await Promise.all(evicted.map((old) => removeEnded(old.id)));
-      return fromItem(item);
+      return { item, evicted: evicted.map((old) => old.id) };
     }
     if (digest !== null && outcome !== "contention" && outcome[2] === "ConditionalCheckFailed") {
       freed = await freeTokenHolder(digest, new Date());
@@ -157,6 +167,26 @@ const MAX_EVICTIONS = 45;
 /** Candidates a user without a cap item contributes from the user index (newest first). */
 const INDEXED_CANDIDATES = 100;
 
+/**
+ * Capped creates for one user, one after the other within this process. A Lambda function instance
+ * serves one request at a time, so this changes nothing there: the version condition alone keeps
+ * instances apart. A process serving many requests at once (the local runner) would otherwise send
+ * transactions for one user that all but one are bound to fail, each costing a round trip and the
+ * database's time, and retried until the budget runs out.
+ */
+const userQueues = new Map<string, Promise<unknown>>();
+async function oneAtATime<T>(userId: string, task: () => Promise<T>): Promise<T> {
+  const previous = userQueues.get(userId) ?? Promise.resolve();
+  const run = previous.then(task, task);
+  const settled = run.catch(() => undefined);
+  userQueues.set(userId, settled);
+  try {
+    return await run;
+  } finally {
+    if (userQueues.get(userId) === settled) userQueues.delete(userId);
+  }
+}
+
 /** A cancelled transaction's codes when a condition failed, "contention" when another transaction won. */
 async function attemptTransaction(TransactItems: TransactItem[]): Promise<"done" | "contention" | string[]> {
   try {
@@ -173,12 +203,16 @@ async function attemptTransaction(TransactItems: TransactItem[]): Promise<"done"
   }
 }
 
-/** Jittered backoff between attempts, kept short (contenders commit one at a time), within the budget. */
+/**
+ * Full-jitter exponential backoff between attempts (up to 640 ms), within the budget: contenders for
+ * one user commit one at a time, and spreading their retries lets each round commit one instead of
+ * every contender re-reading at once.
+ */
 async function pause(attempt: number, deadline: number): Promise<void> {
   if (Date.now() > deadline) {
     throw serviceUnavailable(new Error(`create: contention for ${CREATE_BUDGET_MS} ms`));
   }
-  await backoff(Math.min(attempt, 3), 10);
+  await backoff(Math.min(attempt, 5), 20);
 }
 
 function sessionItem(input: NewSession, created: Date, settings: LifecycleSettings): SessionItem {
@@ -266,9 +300,13 @@ function putUser(item: UserItem, version: number | undefined): PutCommandInput {
   return {
     TableName,
     Item: item,
-    ConditionExpression: version === undefined ? "attribute_not_exists(#id)" : "#version = :version",
-    ExpressionAttributeNames: { "#id": "id", ...(version !== undefined && { "#version": "version" }) },
-    ...(version !== undefined && { ExpressionAttributeValues: { ":version": version } }),
+    ...(version === undefined
+      ? { ConditionExpression: "attribute_not_exists(#id)", ExpressionAttributeNames: { "#id": "id" } }
+      : {
+          ConditionExpression: "#version = :version",
+          ExpressionAttributeNames: { "#version": "version" },
+          ExpressionAttributeValues: { ":version": version },
+        }),
   };
 }
 
