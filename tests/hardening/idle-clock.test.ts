@@ -10,8 +10,7 @@ import {
 } from "./lifecycle-support.ts";
 
 // The two clocks of CONTRACT section 8 on a runner with SESSION_IDLE_SECONDS=6 and
-// SESSION_TOUCH_SECONDS=1 (the hidden suite's second configuration). Clock-based cases poll with
-// deadlines; nothing asserts how fast anything is.
+// SESSION_TOUCH_SECONDS=1. Clock-based cases poll with deadlines; nothing asserts how fast anything is.
 
 const IDLE_MS = 6_000;
 let r: LifecycleRunner;

@@ -10,9 +10,9 @@ import {
   usable,
 } from "./lifecycle-support.ts";
 
-// The per-user cap of CONTRACT section 8 on two runners with SESSION_MAX_PER_USER=3, one per policy
-// (the hidden suite's third and fourth configurations): concurrent creates never leave more than the
-// cap usable, deactivated and expired sessions do not count, and a registered token's 409 wins.
+// The per-user cap of CONTRACT section 8 on runners with SESSION_MAX_PER_USER=3, for each policy:
+// concurrent creates never leave more than the cap usable, deactivated and expired sessions do not
+// count, and a registered token's 409 wins.
 
 const CAP = 3;
 const PARALLEL = 20;
