@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type AttributeValue, type DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { BatchWriteCommand, DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { SignJWT } from "jose";
-import { FEED, sessionTable } from "../lib/table.ts";
+import { FEED_SHARDS, feedOf, feedPartitions, sessionTable } from "../lib/table.ts";
 import { functionEnv, type Service, TABLE_NAME } from "./context.ts";
 import { pool } from "./stats.ts";
 
@@ -60,7 +60,7 @@ export function rawSessionItem(id: string, userId: string, now = new Date()): Re
   return {
     id: { S: id },
     userId: { S: userId },
-    feed: { S: FEED },
+    feed: { S: feedOf(id) },
     createdAt: { S: createdAt },
     updatedAt: { S: createdAt },
     expiresAt: { S: expiresAt },
@@ -90,6 +90,14 @@ export async function seedSessions(
     progress: (line: string) => void;
     /** The table to fill (default the sessions table the handlers read). */
     table?: string;
+    /** Write shards of the feed (default FEED_SHARDS, what the store writes). */
+    shards?: number;
+    /** One user for every session (default: round-robin over sessions / perUser users). */
+    user?: string;
+    /** Expiry of every session (default 30 days ahead); a past one plants an unswept backlog. */
+    expiresAt?: string;
+    /** Creation time of the oldest session (default: one second per session before now). */
+    from?: number;
   },
 ): Promise<Seeded> {
   const table = options.table ?? TABLE_NAME;
@@ -97,9 +105,10 @@ export async function seedSessions(
   const userCount = Math.max(1, Math.ceil(options.sessions / options.perUser));
   const users = Array.from({ length: userCount }, (_, i) => `${options.prefix}-u${i}`);
   const ids = Array.from({ length: options.sessions }, () => newId());
-  const base = Date.now() - options.sessions * 1000;
-  const expiresAt = new Date(Date.now() + 30 * DAY_MS).toISOString();
-  const ttl = Math.ceil(Date.parse(expiresAt) / 1000);
+  const base = options.from ?? Date.now() - options.sessions * 1000;
+  const expiresAt = options.expiresAt ?? new Date(Date.now() + 30 * DAY_MS).toISOString();
+  // A day past the expiry: DynamoDB Local's sweeper must not remove a planted backlog mid-run.
+  const ttl = Math.ceil(Date.parse(expiresAt) / 1000) + 86_400;
   const batches: number[][] = [];
   for (let i = 0; i < ids.length; i += 25) {
     batches.push(Array.from({ length: Math.min(25, ids.length - i) }, (_, k) => i + k));
@@ -114,8 +123,8 @@ export async function seedSessions(
         PutRequest: {
           Item: {
             id: ids[i],
-            userId: users[i % userCount],
-            feed: FEED,
+            userId: options.user ?? users[i % userCount],
+            feed: feedOf(ids[i] as string, options.shards),
             createdAt,
             updatedAt: createdAt,
             expiresAt,
@@ -166,12 +175,13 @@ export function rawPage(
       TableName: TABLE_NAME,
       IndexName: index,
       KeyConditionExpression: bound === undefined ? "#pk = :pk" : "#pk = :pk AND #sk <= :sk",
-      FilterExpression: "#expiresAt > :now",
+      FilterExpression: "#expiresAt > :now AND attribute_not_exists(#ended)",
       ScanIndexForward: false,
       Limit: limit,
       ExpressionAttributeNames: {
         "#pk": partitionKey.name,
         "#expiresAt": "expiresAt",
+        "#ended": "ended",
         ...(bound !== undefined && { "#sk": sortKey.name }),
       },
       ExpressionAttributeValues: {
@@ -180,6 +190,23 @@ export function rawPage(
         ...(bound !== undefined && { ":sk": S(bound) }),
       },
       ExclusiveStartKey: start && Object.fromEntries(Object.entries(start).map(([k, v]) => [k, S(v)])),
+    }),
+  );
+}
+
+/**
+ * The first round trip of a feed page as the store issues it: every write shard queried in parallel
+ * for its share of the page (see functions/shared/store/feed.ts), from `positions` when given (a
+ * decoded cursor: shard → "" or "createdAt|id").
+ */
+export function rawFeedPage(client: DynamoDBClient, limit: number, positions?: Record<string, string>) {
+  const shards = positions ?? Object.fromEntries(feedPartitions().map((p) => [p, ""]));
+  const share = Math.ceil((limit + 1) / FEED_SHARDS) + 1;
+  return Promise.all(
+    Object.entries(shards).map(([feed, position]) => {
+      const [createdAt, id] = position.split("|");
+      const start = createdAt && id ? { id, feed, createdAt } : undefined;
+      return rawPage(client, "byCreated", feed, share, start);
     }),
   );
 }

@@ -1,6 +1,16 @@
 import { parseArgs } from "node:util";
 
-export const PHASES = ["bundle", "cold", "overhead", "capacity", "scale", "peer", "load"] as const;
+export const PHASES = [
+  "bundle",
+  "cold",
+  "overhead",
+  "capacity",
+  "scale",
+  "backlog",
+  "shards",
+  "peer",
+  "load",
+] as const;
 export type PhaseName = (typeof PHASES)[number];
 
 export interface Options {

@@ -4,6 +4,7 @@ import { cpus, loadavg, platform, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { Bench } from "./context.ts";
 import { type Options, type PhaseName, parseOptions } from "./options.ts";
+import { backlogPhase } from "./phases/backlog.ts";
 import { bundlePhase } from "./phases/bundle.ts";
 import { capacityPhase } from "./phases/capacity.ts";
 import { coldPhase } from "./phases/cold.ts";
@@ -11,6 +12,7 @@ import { loadPhase } from "./phases/load.ts";
 import { overheadPhase } from "./phases/overhead.ts";
 import { peerPhase } from "./phases/peer.ts";
 import { scalePhase } from "./phases/scale.ts";
+import { shardsPhase } from "./phases/shards.ts";
 import { markdownPhase, type PhaseOutcome } from "./report.ts";
 
 // `npm run bench [-- --phase cold,overhead --sessions 5000 ...]`: runs the phases of the performance
@@ -23,6 +25,8 @@ const phases: Record<PhaseName, (bench: Bench) => Promise<PhaseOutcome>> = {
   overhead: overheadPhase,
   capacity: capacityPhase,
   scale: scalePhase,
+  backlog: backlogPhase,
+  shards: shardsPhase,
   peer: peerPhase,
   load: loadPhase,
 };

@@ -26,9 +26,9 @@ export const sessionTable = {
       sortKey: { name: "createdAt", type: "S" },
     },
     /**
-     * The admin list of all sessions, newest first. Every session carries the same `feed` value,
-     * so this index has one partition: about 1,000 session creations per second at most. Raising
-     * it means sharding `feed` (e.g. `0`..`N-1` by hash of the id) and merging N queries per page.
+     * The admin list of all sessions, newest first. A session's `feed` is one of FEED_SHARDS write
+     * shards (a hash of its id), so writes spread over that many partitions; a page merges the
+     * shards' queries newest first (functions/shared/store/feed.ts).
      */
     byCreated: {
       name: "byCreated",
@@ -44,8 +44,28 @@ export const sessionTable = {
 
 export type IndexName = keyof typeof sessionTable.indexes;
 
-/** The value every session carries in the `byCreated` partition key. */
-export const FEED = "all";
+/**
+ * Write shards of the all-sessions feed. One index partition takes about 1,000 writes per second,
+ * and every create, deactivation and end writes this index, so the service's write ceiling is about
+ * FEED_SHARDS × 1,000 per second (16,000). A feed page queries every shard (in parallel, a couple of
+ * items each), so more shards cost more read requests per page: docs/performance.md has the figures
+ * at 1, 8 and 16 shards.
+ */
+export const FEED_SHARDS = 16;
+
+/** The `byCreated` partition (`feed`) of a session: FNV-1a of its id, modulo the shard count. */
+export function feedOf(id: string, shards: number = FEED_SHARDS): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    hash ^= id.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return String(hash % shards);
+}
+
+/** Every `feed` value, in shard order. */
+export const feedPartitions = (shards: number = FEED_SHARDS): string[] =>
+  Array.from({ length: shards }, (_, i) => String(i));
 
 /** CreateTable input for DynamoDB Local or any DynamoDB-compatible endpoint (on-demand billing). */
 export function createTableInput(tableName: string): CreateTableCommandInput {

@@ -1,9 +1,8 @@
 import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import type { RouteId } from "../../lib/routes.ts";
-import { FEED } from "../../lib/table.ts";
 import type { CapacityTotals } from "../capacity.ts";
 import { type Bench, type Call, type Service, TABLE_NAME, withoutRequestLogs } from "../context.ts";
-import { adminToken, rawPage, type Seeded, seedSessions } from "../fixtures.ts";
+import { adminToken, rawFeedPage, rawPage, type Seeded, seedSessions } from "../fixtures.ts";
 import { cu, ms, type PhaseOutcome, ratio, verdict } from "../report.ts";
 import { type Summary, summarize } from "../stats.ts";
 import { invokeRoute } from "./capacity.ts";
@@ -146,8 +145,8 @@ async function measure(
       ),
     last: (d) => query("byUser", d.user, 1),
     "list-by-user": (d) => query("byUser", d.user, 11),
-    "admin page (first)": () => query("byCreated", FEED, 11),
-    "admin page (deep)": (d) => query("byCreated", FEED, 11, d.size.deepKey),
+    "admin page (first)": () => rawFeedPage(service.client, 10),
+    "admin page (deep)": (d) => rawFeedPage(service.client, 10, d.size.deepKey),
   };
   const calls: Record<Operation, (d: Draw) => [RouteId, Call]> = {
     get: (d) => ["AdminGetSession", { token: admin, params: { id: d.id } }],

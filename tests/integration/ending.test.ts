@@ -1,7 +1,7 @@
 import { BatchWriteCommand, DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { localClient } from "../../lib/dynamodb-local.ts";
-import { FEED } from "../../lib/table.ts";
+import { feedOf } from "../../lib/table.ts";
 import { table, userToken } from "../support/api.ts";
 import { call } from "../support/openapi.ts";
 import {
@@ -57,7 +57,7 @@ async function plantMany(
         Item: {
           id,
           userId,
-          feed: FEED,
+          feed: feedOf(id),
           createdAt,
           updatedAt: createdAt,
           expiresAt: options.expiresAt,

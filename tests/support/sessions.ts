@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, expect } from "vitest";
-import { FEED } from "../../lib/table.ts";
+import { feedOf } from "../../lib/table.ts";
 import { type ApiResponse, adminToken, table, uniqueUser } from "./api.ts";
 import { call } from "./openapi.ts";
 
@@ -86,7 +86,7 @@ export async function plantSession(userId: string, expiresAt: string, options: P
   await table().put({
     id,
     userId,
-    feed: FEED,
+    feed: feedOf(id),
     createdAt,
     updatedAt: createdAt,
     expiresAt,

@@ -32,12 +32,14 @@ const meta = { $metadata: {} };
 
 describe("user family", () => {
   it("answers seed 2's 404 envelope when the conditional delete fails, with the request id", async () => {
-    ddb.on(GetCommand).resolves({ Item: { id: "abc", userId: "mallory", expiresAt: future() } });
+    ddb
+      .on(GetCommand)
+      .resolves({ Item: { id: "abc", userId: "mallory", expiresAt: future(), tokenDigest: "ab" } });
     ddb.on(TransactWriteCommand).rejects(
       new TransactionCanceledException({
         message: "cancelled",
         ...meta,
-        CancellationReasons: [{ Code: "ConditionalCheckFailed" }],
+        CancellationReasons: [{ Code: "ConditionalCheckFailed" }, { Code: "None" }],
       }),
     );
     const event = httpEvent("DELETE", "/api/sessions/abc", { token: await token("alice") });

@@ -5,7 +5,7 @@ import {
   QueryCommand,
   TransactWriteCommand,
 } from "@aws-sdk/lib-dynamodb";
-import { FEED, sessionTable } from "../../../lib/table.ts";
+import { feedOf, sessionTable } from "../../../lib/table.ts";
 import { lifecycle } from "../config.ts";
 import { SessionLimitReached, serviceUnavailable, TokenAlreadyRegistered } from "../errors.ts";
 import type { LifecycleSettings } from "../lifecycle-settings.ts";
@@ -66,7 +66,16 @@ export async function createSession(
   if (settings.maxPerUser > 0) return createCapped(input, settings);
   const item = sessionItem(input, input.createdAt, settings);
   if (input.tokenDigest === null) {
-    await call(() => db.send(new PutCommand(putSession(item))));
+    try {
+      await call(() => db.send(new PutCommand(putSession(item))));
+    } catch (error) {
+      // The SDK retries an attempt that timed out; if the first attempt had written the item, the
+      // retry's condition fails on our own session. (A transaction is idempotent by its client
+      // request token; a PutItem is not.) 192 random bits never collide, so the item is ours.
+      if ((error as Error).name !== "ConditionalCheckFailedException") throw error;
+      const written = await readSessionItem(item.id);
+      if (written?.userId !== item.userId || written.createdAt !== item.createdAt) throw error;
+    }
     return fromItem(item);
   }
   const digest = input.tokenDigest;
@@ -225,7 +234,7 @@ function sessionItem(input: NewSession, created: Date, settings: LifecycleSettin
   return {
     id: input.id,
     userId: input.userId,
-    feed: FEED,
+    feed: feedOf(input.id),
     createdAt,
     updatedAt: createdAt,
     expiresAt,

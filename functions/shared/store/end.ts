@@ -1,4 +1,9 @@
-import { DeleteCommand, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
+import {
+  DeleteCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from "@aws-sdk/lib-dynamodb";
 import { sessionTable } from "../../../lib/table.ts";
 import { SessionNotFound, serviceUnavailable } from "../errors.ts";
 import { logger } from "../logger.ts";
@@ -9,9 +14,9 @@ import { everyPage } from "./query.ts";
 import { readSessionItem } from "./sessions.ts";
 
 // Ending sessions (every delete: one, all of a user, all but one, an eviction). A session ends in
-// one transaction that writes who, why and when into its item (the `ended` marker, which the table's
-// change stream carries to the lifecycle events) and deletes its registered-token item, but only
-// while that item still names this session. The session item itself is deleted right after. Every
+// one write that puts who, why and when into its item (the `ended` marker, which the table's change
+// stream carries to the lifecycle events) and, in the same transaction, deletes its registered-token
+// item, but only while that item still names this session. The session item itself is deleted right after. Every
 // reader treats an item with the marker as absent, and the marker also moves the TTL to the moment of
 // the end, so an item whose final delete failed is swept like an expired one: no token item is ever
 // left without its session (a re-registration would answer 409), and no session is left half-ended.
@@ -73,24 +78,25 @@ export async function deleteUserSessions(
   let count = 0;
   for await (const items of everyPage<Target>(query)) {
     const targets = items.filter((item) => item.id !== end.exceptId);
-    for (let i = 0; i < targets.length; i += CHUNK) {
+    for (let i = 0; i < targets.length; i += CONCURRENCY) {
       if (Date.now() > deadline) {
         throw serviceUnavailable(new Error(`ending ${userId}'s sessions: budget spent after ${count}`));
       }
-      count += await endSessions(targets.slice(i, i + CHUNK), liveOwned(now, userId), end, now);
+      count += await endSessions(targets.slice(i, i + CONCURRENCY), liveOwned(now, userId), end, now);
     }
   }
   return count;
 }
 
-/** Sessions per transaction: a marker and a token delete each, within TransactWriteItems' 100 parts. */
-const CHUNK = 50;
-const DELETE_CONCURRENCY = 10;
+/** Sessions ended in parallel by one "delete all". */
+const CONCURRENCY = 10;
 
 /**
  * Ends `targets` that still satisfy `condition`; returns how many it ended. A target whose condition
- * fails (gone, expired, someone else's) is dropped; a token item that names another session is left
- * alone (the session still ends).
+ * fails (gone, expired, someone else's) is left alone; a token item that names another session is
+ * left alone (the session still ends). A session with a token item ends in a two-part transaction;
+ * one without ends by a conditional UpdateItem, which is atomic by itself and costs half the write
+ * units of a transaction part.
  */
 async function endSessions(
   targets: Target[],
@@ -99,40 +105,41 @@ async function endSessions(
   now: Date,
 ): Promise<number> {
   const ended: Ended = { at: now.toISOString(), reason: request.reason, actor: request.actor };
-  let pending = targets.map((target) => ({ ...target, withToken: target.tokenDigest !== undefined }));
-  while (pending.length > 0) {
-    const parts: { index: number; kind: "session" | "token" }[] = [];
-    const items: TransactItem[] = [];
-    pending.forEach((target, index) => {
-      items.push(markEnded(target.id, condition, ended, now));
-      parts.push({ index, kind: "session" });
-      if (target.withToken && target.tokenDigest !== undefined) {
-        items.push(deleteToken(target.tokenDigest, target.id));
-        parts.push({ index, kind: "token" });
-      }
-    });
+  let count = 0;
+  for (let i = 0; i < targets.length; i += CONCURRENCY) {
+    const results = await Promise.all(
+      targets.slice(i, i + CONCURRENCY).map(async (target) => {
+        if (!(await endOne(target, condition, ended, now))) return 0;
+        await removeEnded(target.id);
+        return 1;
+      }),
+    );
+    count += results.reduce<number>((sum, n) => sum + n, 0);
+  }
+  return count;
+}
+
+/** Marks one session ended (and deletes its token item); false when its condition failed. */
+async function endOne(target: Target, condition: Expression, ended: Ended, now: Date): Promise<boolean> {
+  const mark = markEnded(target.id, condition, ended, now);
+  if (target.tokenDigest !== undefined) {
     try {
-      await transactWrite(items);
-      break;
+      await transactWrite([mark, deleteToken(target.tokenDigest, target.id)]);
+      return true;
     } catch (error) {
       const codes = cancellationCodes(error);
-      if (!codes.includes("ConditionalCheckFailed")) throw error;
-      const dropped = new Set<number>();
-      const tokenless = new Set<number>();
-      codes.forEach((code, i) => {
-        const part = parts[i];
-        if (code !== "ConditionalCheckFailed" || !part) return;
-        (part.kind === "session" ? dropped : tokenless).add(part.index);
-      });
-      pending = pending
-        .map((target, index) => (tokenless.has(index) ? { ...target, withToken: false } : target))
-        .filter((_, index) => !dropped.has(index));
+      if (codes[0] === "ConditionalCheckFailed") return false;
+      if (codes[1] !== "ConditionalCheckFailed") throw error;
+      // The token item names another session: end this one alone.
     }
   }
-  for (let i = 0; i < pending.length; i += DELETE_CONCURRENCY) {
-    await Promise.all(pending.slice(i, i + DELETE_CONCURRENCY).map((target) => removeEnded(target.id)));
+  try {
+    await call(() => db.send(new UpdateCommand(mark.Update as UpdateCommandInput)));
+    return true;
+  } catch (error) {
+    if ((error as Error).name === "ConditionalCheckFailedException") return false;
+    throw error;
   }
-  return pending.length;
 }
 
 export function markEnded(id: string, condition: Expression, ended: Ended, now: Date): TransactItem {

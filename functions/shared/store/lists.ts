@@ -1,11 +1,11 @@
-import { FEED } from "../../../lib/table.ts";
+import { readFeed } from "./feed.ts";
 import type { Session } from "./items.ts";
 import { newest, type Page, type PageRequest, readPage } from "./query.ts";
 
 // The lists: all sessions (admin), one user's (admin: every state; user: active ones), the last one.
 
 export function listSessions(page: PageRequest, now = new Date()): Promise<Page> {
-  return readPage("byCreated", FEED, page, now);
+  return readFeed(page, now);
 }
 
 export function listUserSessions(userId: string, page: PageRequest, now = new Date()): Promise<Page> {
