@@ -600,8 +600,19 @@ function explain(before: Map<string, string>, after: Map<string, string>, effect
       expect(effects.deactivated.has(id), `item ${id} changed without an acknowledged deactivation`).toBe(
         true,
       );
-      const { isActive, deactivatedAt, updatedAt, ...rest } = item;
-      const { isActive: _a, deactivatedAt: _d, updatedAt: _u, ...oldRest } = old;
+      // A deactivation (who did it included), possibly with a recorded use (section 8) in the same batch.
+      const { isActive, deactivatedAt, updatedAt, deactivatedBy, lastActiveAt, idleExpiresAt, ttl, ...rest } =
+        item;
+      const {
+        isActive: _a,
+        deactivatedAt: _d,
+        updatedAt: _u,
+        deactivatedBy: _b,
+        lastActiveAt: _l,
+        idleExpiresAt: _i,
+        ttl: _t,
+        ...oldRest
+      } = old;
       expect(rest).toEqual(oldRest);
       expect(isActive).toBe(false);
     }
