@@ -1,5 +1,5 @@
 import { adminRoute } from "./shared/authenticated.ts";
-import { json } from "./shared/http.ts";
+import { counted, json } from "./shared/http.ts";
 import { userIdParam } from "./shared/input.ts";
 import { deleteUserSessions } from "./shared/store/index.ts";
 
@@ -8,5 +8,5 @@ export const handler = adminRoute().handler(async (event) => {
     reason: "admin_user",
     actor: { type: "admin", sub: event.auth.sub },
   });
-  return json({ message: "Sessions deleted", deleted });
+  return counted({ sessionsDeleted: deleted }, json({ message: "Sessions deleted", deleted }));
 });

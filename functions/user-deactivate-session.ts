@@ -1,6 +1,6 @@
 import { userRoute } from "./shared/authenticated.ts";
 import { SessionNotFound, sessionNotFound } from "./shared/errors.ts";
-import { ok } from "./shared/http.ts";
+import { counted, ok } from "./shared/http.ts";
 import { ownSessionIdParam } from "./shared/input.ts";
 import { deactivateSession } from "./shared/store/index.ts";
 
@@ -10,5 +10,5 @@ export const handler = userRoute().handler(async (event) => {
   await deactivateSession(id, { ownerId: event.auth.sub }).catch((error: unknown) => {
     throw error instanceof SessionNotFound ? sessionNotFound("deactivate") : error;
   });
-  return ok("Session deactivated successfully");
+  return counted({ sessionsDeactivated: 1 }, ok("Session deactivated successfully"));
 });

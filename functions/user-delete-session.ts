@@ -1,6 +1,6 @@
 import { userRoute } from "./shared/authenticated.ts";
 import { SessionNotFound, sessionNotFound } from "./shared/errors.ts";
-import { ok } from "./shared/http.ts";
+import { counted, ok } from "./shared/http.ts";
 import { ownSessionIdParam } from "./shared/input.ts";
 import { deleteSession } from "./shared/store/index.ts";
 
@@ -13,5 +13,5 @@ export const handler = userRoute().handler(async (event) => {
       throw error instanceof SessionNotFound ? sessionNotFound("delete") : error;
     },
   );
-  return ok("Session deleted successfully");
+  return counted({ sessionsDeleted: 1 }, ok("Session deleted successfully"));
 });

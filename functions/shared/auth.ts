@@ -48,7 +48,7 @@ export async function authenticate(
   audience: Audience,
 ): Promise<Principal> {
   const credential = bearer(authorization);
-  if (credential === undefined) throw unauthorized();
+  if (credential === undefined) throw unauthorized("missing");
   const { principal } = await resolveCredential(credential, audience);
   // A session's own credentials (its access token, its registered token) are used on the user family;
   // the admin family takes a backend's JWT, whose checks are not a use of any session.
@@ -70,9 +70,10 @@ async function resolveCredential(credential: string, audience: Audience): Promis
     if (audience === "admin" && !principal.scopes.has(ADMIN_SCOPE)) throw forbidden();
     return { principal, claims };
   }
-  if (audience === "admin" || !isSessionToken(credential)) throw unauthorized();
+  if (audience === "admin" || !isSessionToken(credential)) throw unauthorized("invalid");
   const session = await findSessionByToken(tokenDigest(credential));
-  if (!session?.isActive) throw unauthorized();
+  if (!session) throw unauthorized("invalid");
+  if (!session.isActive) throw unauthorized("session_ended");
   return { principal: { sub: session.userId, scopes: new Set(), sessionId: session.id, session } };
 }
 
@@ -242,9 +243,10 @@ async function fromClaims(claims: VerifiedClaims): Promise<Principal> {
   const scopes = new Set(typeof claims.scope === "string" ? claims.scope.split(" ").filter(Boolean) : []);
   // A provider's `sid` is its own session, not ours.
   if (!claims.issuedHere || claims.sid === undefined) return { sub: claims.sub, scopes };
-  if (typeof claims.sid !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(claims.sid)) throw unauthorized();
+  if (typeof claims.sid !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(claims.sid))
+    throw unauthorized("invalid");
   const session = await getSession(claims.sid);
-  if (!session?.isActive || session.userId !== claims.sub) throw unauthorized();
+  if (!session?.isActive || session.userId !== claims.sub) throw unauthorized("session_ended");
   return { sub: claims.sub, scopes, sessionId: session.id, session };
 }
 

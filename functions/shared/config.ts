@@ -1,4 +1,5 @@
-import { serviceUnavailable } from "./errors.ts";
+import { jwksSettingsProblem } from "../../lib/jwks-settings.ts";
+import { HttpError, internalError, serviceUnavailable } from "./errors.ts";
 import { type LifecycleSettings, lifecycleSettings } from "./lifecycle-settings.ts";
 
 // Configuration is read once per cold start; a missing or malformed value fails loudly with its name.
@@ -34,6 +35,9 @@ export const config = {
   dbMaxAttempts: intEnv("DYNAMODB_MAX_ATTEMPTS", 3, 1),
 } as const;
 
+const jwksProblem = jwksSettingsProblem(config);
+if (jwksProblem !== undefined) throw new Error(jwksProblem);
+
 // --- Session lifecycle (CONTRACT section 8): idle clock, use recording, per-user cap -------------
 
 /** Validated once per cold start; the local runner checks the same values before it starts. */
@@ -42,12 +46,13 @@ export const lifecycle: LifecycleSettings = lifecycleSettings(optionalEnv);
 /**
  * The HS256 key. Locally and in tests it is `JWT_SECRET`; on AWS the stack passes `JWT_SECRET_ARN`
  * and the key is read from Secrets Manager once per cold start (see functions/shared/secret.ts).
+ * It fails as an HttpError, never a plain Error: the token check would take one for a bad token.
  */
 let secretPromise: Promise<Uint8Array<ArrayBuffer>> | undefined;
 export function jwtSecret(): Promise<Uint8Array<ArrayBuffer>> {
   secretPromise ??= loadSecret().catch((error: unknown) => {
     secretPromise = undefined;
-    throw error;
+    throw error instanceof HttpError ? error : internalError(error);
   });
   return secretPromise;
 }
@@ -62,7 +67,9 @@ async function loadSecret(): Promise<Uint8Array<ArrayBuffer>> {
   try {
     return encodeSecret(await readSecret(arn), "JWT_SECRET_ARN");
   } catch (error) {
-    // Secrets Manager down or refusing is an outage of a dependency (503), like the store's.
+    // Secrets Manager down, throttling or not answering is an outage of a dependency (503), like the
+    // store's. A refusal (AccessDenied, a missing secret, a KMS key the role may not use) is a
+    // configuration bug that no retry mends: it becomes a 500, logged with its cause.
     if (error instanceof SecretUnavailable) throw serviceUnavailable(error);
     throw error;
   }

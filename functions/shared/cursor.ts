@@ -27,7 +27,10 @@ export async function decodeCursor(list: string, cursor: string): Promise<PageKe
   const [payload, signature, extra] = cursor.split(".");
   if (!payload || !signature || extra !== undefined || cursor.length > 8192) throw invalid;
   const expected = await mac(payload);
+  // Node's base64url decoder forgives: padding, the `+/` alphabet, stray characters and unused
+  // trailing bits all decode to the same bytes. Only the one spelling encodeCursor writes is accepted.
   const given = Buffer.from(signature, "base64url");
+  if (given.toString("base64url") !== signature) throw invalid;
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid;
   let decoded: unknown;
   try {

@@ -613,6 +613,7 @@ function explain(before: Map<string, string>, after: Map<string, string>, effect
         ttl: _t,
         ...oldRest
       } = old;
+      expect(deactivatedBy).toBe(item.userId);
       expect(rest).toEqual(oldRest);
       expect(isActive).toBe(false);
     }

@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { Sha256 } from "@smithy/core/checksum";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { bundleRoute } from "../../lib/bundle.ts";
 
 // functions/shared/secret.ts replaces the Secrets Manager client with one signed call. A local server
@@ -30,6 +31,8 @@ interface Received {
 }
 const received: Received[] = [];
 let reply: { status: number; body: unknown } = { status: 200, body: { SecretString: SECRET_VALUE } };
+/** `silent`: never answers; `stalled`: sends the status line and headers, then never ends the body. */
+let hang: "silent" | "stalled" | undefined;
 let server: Server;
 let endpoint: string;
 
@@ -80,6 +83,11 @@ beforeAll(async () => {
       body,
       signatureValid: await signatureValid(req, body),
     });
+    if (hang === "silent") return;
+    if (hang === "stalled") {
+      res.writeHead(200, { "content-type": "application/x-amz-json-1.1" }).write('{"SecretString":"');
+      return;
+    }
     res
       .writeHead(reply.status, { "content-type": "application/x-amz-json-1.1" })
       .end(JSON.stringify(reply.body));
@@ -98,8 +106,11 @@ beforeAll(async () => {
 afterEach(() => {
   received.length = 0;
   reply = { status: 200, body: { SecretString: SECRET_VALUE } };
+  hang = undefined;
+  vi.restoreAllMocks();
 });
 afterAll(async () => {
+  server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
   for (const name of [
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
@@ -152,12 +163,83 @@ describe("reading the JWT secret from Secrets Manager", () => {
     expect(essentials(ours)).toEqual(essentials(official));
   });
 
+  it("sends the signed request through the SDK's own HTTP handler, not fetch", async () => {
+    const { readSecret } = await import("../../functions/shared/secret.ts");
+    const handle = vi.spyOn(NodeHttpHandler.prototype, "handle");
+    const fetching = vi.spyOn(globalThis, "fetch");
+    await expect(readSecret(SECRET_ARN)).resolves.toBe(SECRET_VALUE);
+    expect(fetching).not.toHaveBeenCalled();
+    expect(handle).toHaveBeenCalledTimes(1);
+    const [sent] = handle.mock.calls[0] ?? [];
+    expect(sent).toMatchObject({ method: "POST", path: "/", body: JSON.stringify({ SecretId: SECRET_ARN }) });
+    // What arrived is what was signed, and only that: undici would add accept, accept-language,
+    // accept-encoding, sec-fetch-mode and its own user-agent.
+    const [request] = received;
+    expect(request?.signatureValid).toBe(true);
+    expect(request?.headers.authorization).toBe(sent?.headers.authorization);
+    expect(Object.keys(request?.headers ?? {}).sort()).toEqual(
+      [...Object.keys(sent?.headers ?? {}).map((name) => name.toLowerCase()), "connection", "content-length"]
+        .filter((name, i, all) => all.indexOf(name) === i)
+        .sort(),
+    );
+  });
+
   it("fails with the service's error type, without a secret in the message", async () => {
-    const { readSecret, SecretUnavailable } = await import("../../functions/shared/secret.ts");
+    const { readSecret } = await import("../../functions/shared/secret.ts");
     reply = { status: 400, body: { __type: "AccessDeniedException", message: "not authorized" } };
     const error = await readSecret(SECRET_ARN).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SecretUnavailable);
     expect(String(error)).toContain("AccessDeniedException");
+    expect(String(error)).not.toContain(SECRET_VALUE);
+  });
+
+  it("tells a refusal (a configuration error) from an outage (worth a retry)", async () => {
+    const { readSecret, SecretUnavailable } = await import("../../functions/shared/secret.ts");
+    for (const [status, type] of [
+      [400, "AccessDeniedException"],
+      [400, "ResourceNotFoundException"],
+      [400, "DecryptionFailure"],
+      [400, "UnrecognizedClientException"],
+    ] as const) {
+      reply = { status, body: { __type: type, message: "refused" } };
+      const error = await readSecret(SECRET_ARN).catch((e: unknown) => e);
+      expect(error, type).not.toBeInstanceOf(SecretUnavailable);
+      expect(String(error), type).toContain("a configuration error");
+    }
+    for (const [status, type] of [
+      [400, "ThrottlingException"],
+      [400, "com.amazonaws.secretsmanager#ThrottlingException"],
+      [500, "InternalServiceError"],
+      [503, "ServiceUnavailable"],
+    ] as const) {
+      reply = { status, body: { __type: type, message: "later" } };
+      const error = await readSecret(SECRET_ARN).catch((e: unknown) => e);
+      expect(error, type).toBeInstanceOf(SecretUnavailable);
+    }
+  });
+
+  it.each(["silent", "stalled"] as const)(
+    "gives up on a Secrets Manager that is %s, as unavailable",
+    async (how) => {
+      const { readSecret, SecretUnavailable } = await import("../../functions/shared/secret.ts");
+      hang = how;
+      const error = await readSecret(SECRET_ARN).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SecretUnavailable);
+      expect(received).toHaveLength(1);
+    },
+  );
+
+  it("takes an empty AWS_ENDPOINT_URL_SECRETS_MANAGER as unset, not as a URL", async () => {
+    const { secretsEndpoint } = await import("../../functions/shared/secret.ts");
+    expect(secretsEndpoint(SECRET_ARN).href).toBe(`${endpoint}/`);
+    vi.stubEnv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "");
+    try {
+      expect(secretsEndpoint(SECRET_ARN).href).toBe("https://secretsmanager.eu-west-1.amazonaws.com/");
+      expect(secretsEndpoint("arn:aws-cn:secretsmanager:cn-north-1:1:secret:x").href).toBe(
+        "https://secretsmanager.cn-north-1.amazonaws.com.cn/",
+      );
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it("works inside the deployable bundle and is read once per cold start, retried after a failure", async () => {

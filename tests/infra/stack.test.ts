@@ -52,8 +52,13 @@ describe("functions", () => {
         POWERTOOLS_LOGGER_LOG_EVENT: "false",
       });
     }
-    // Only the health check goes without: it neither authenticates nor reads the table.
-    expect(allRoutes.filter((route) => !usesStore(route)).map((route) => route.id)).toEqual(["Health"]);
+    // Only the health check and the docs go without: they neither authenticate nor read the table.
+    expect(allRoutes.filter((route) => !usesStore(route)).map((route) => route.id)).toEqual([
+      "Health",
+      "Docs",
+      "DocsAsset",
+      "OpenApiDocument",
+    ]);
   });
 
   it("passes JWKS_URL, JWT_ISSUER and JWT_AUDIENCE when the context sets them", () => {
@@ -154,6 +159,19 @@ describe("HTTP API", () => {
     expect(() => synthStack({ logRetentionDays: "10" })).toThrow(/logRetentionDays/);
     expect(() => synthStack({ jwksUrl: "http://id.example.com/jwks" })).toThrow(/jwksUrl/);
   });
+
+  it("refuses a JWKS URL without both an issuer and an audience: the provider signs for other apps too", () => {
+    const jwksUrl = "https://id.example.com/.well-known/jwks.json";
+    expect(() => synthStack({ jwksUrl })).toThrow(/jwksUrl is set without jwtIssuer and jwtAudience/);
+    expect(() => synthStack({ jwksUrl, jwtIssuer: "https://id.example.com/" })).toThrow(
+      /jwksUrl is set without jwtAudience:/,
+    );
+    expect(() => synthStack({ jwksUrl, jwtAudience: "sessions" })).toThrow(
+      /jwksUrl is set without jwtIssuer:/,
+    );
+    // Issuer and audience alone (HS256 tokens with iss/aud) need no key set.
+    expect(() => synthStack({ jwtIssuer: "https://id.example.com/", jwtAudience: "sessions" })).not.toThrow();
+  });
 });
 
 describe("table", () => {
@@ -235,23 +253,64 @@ describe("least privilege", () => {
     return pairs.sort();
   }
 
+  /**
+   * What each function may do, written out by hand and never derived from lib/routes.ts: comparing the
+   * template with the table it was built from cannot catch an over-grant in that table. Table actions
+   * (without the `dynamodb:` prefix), the indexes it may query, and whether it reads the JWT secret.
+   * A new route fails below until it has its row here.
+   */
+  const expectedAccess: Record<string, { table: string[]; query: string[]; secret: boolean }> = {
+    Health: { table: [], query: [], secret: false },
+    AdminCreateSession: { table: ["GetItem", "PutItem"], query: [], secret: true },
+    AdminListSessions: { table: ["GetItem"], query: ["byCreated"], secret: true },
+    AdminGetSession: { table: ["GetItem"], query: [], secret: true },
+    AdminDeleteSession: { table: ["DeleteItem", "GetItem", "UpdateItem"], query: [], secret: true },
+    AdminCreateUserSession: { table: ["GetItem", "PutItem"], query: [], secret: true },
+    AdminListUserSessions: { table: ["GetItem"], query: ["byUser"], secret: true },
+    AdminLastUserSession: { table: ["GetItem"], query: ["byUser"], secret: true },
+    UserListSessions: { table: ["GetItem"], query: ["byUser"], secret: true },
+    UserDeleteAllSessions: {
+      table: ["DeleteItem", "GetItem", "UpdateItem"],
+      query: ["byUser"],
+      secret: true,
+    },
+    UserDeleteSession: { table: ["DeleteItem", "GetItem", "UpdateItem"], query: [], secret: true },
+    UserDeactivateSession: { table: ["GetItem", "UpdateItem"], query: [], secret: true },
+    Fallback: { table: ["GetItem"], query: ["byCreated"], secret: true },
+  };
+
+  it("has a hand-written expectation for every route, and none for a route that does not exist", () => {
+    expect(Object.keys(expectedAccess).sort()).toEqual(allRoutes.map((route) => route.id).sort());
+  });
+
   for (const route of allRoutes) {
-    it(`${route.id} may do exactly what lib/routes.ts declares, plus logging (and reading the JWT secret if it uses the store)`, () => {
+    it(`${route.id} may do exactly what its hand-written row says, plus logging and tracing`, () => {
+      const row = expectedAccess[route.id];
+      if (!row) throw new Error(`no hand-written IAM expectation for ${route.id}: add its row above`);
       const fn = resourcesOf(dev.template, "AWS::Lambda::Function")[logicalIdOf(dev.stack, route.id)];
       const logGroup = { "Fn::GetAtt": [fn?.Properties.LoggingConfig.LogGroup.Ref, "Arn"] };
       const expected = [
-        ...route.access.table.map((action) => `${action} ${JSON.stringify(tableArn)}`),
-        ...route.access.query.map((index) => `dynamodb:Query ${JSON.stringify(indexArn(index))}`),
-        ...(usesStore(route) ? [`secretsmanager:GetSecretValue ${JSON.stringify({ Ref: secretId })}`] : []),
+        ...row.table.map((action) => `dynamodb:${action} ${JSON.stringify(tableArn)}`),
+        ...row.query.map((index) => `dynamodb:Query ${JSON.stringify(indexArn(index))}`),
+        ...(row.secret ? [`secretsmanager:GetSecretValue ${JSON.stringify({ Ref: secretId })}`] : []),
         `logs:CreateLogStream ${JSON.stringify(logGroup)}`,
         `logs:PutLogEvents ${JSON.stringify(logGroup)}`,
+        'xray:PutTelemetryRecords "*"',
+        'xray:PutTraceSegments "*"',
       ].sort();
       expect(grantsOf(route.id)).toEqual(expected);
     });
   }
 
-  it("grants no wildcard action or resource and never Scan", () => {
-    const text = JSON.stringify(resourcesOf(dev.template, "AWS::IAM::Policy"));
+  it("grants no wildcard action or resource but X-Ray's, in a policy of its own, and never Scan", () => {
+    const policies = Object.values(resourcesOf(dev.template, "AWS::IAM::Policy"));
+    const tracing = policies.filter((p) => JSON.stringify(p).includes('"*"'));
+    expect(tracing).toHaveLength(1);
+    // X-Ray's write actions take no resource ARN; nothing else may share their statement or policy.
+    expect(tracing[0]?.Properties.PolicyDocument.Statement).toEqual([
+      { Action: ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], Effect: "Allow", Resource: "*" },
+    ]);
+    const text = JSON.stringify(policies.filter((p) => p !== tracing[0]));
     expect(text).not.toMatch(/"[a-z0-9-]+:\*"|"\*"|:\*"/);
     expect(text).not.toContain("dynamodb:Scan");
   });
@@ -286,9 +345,15 @@ describe("the JWT secret", () => {
 });
 
 describe("outputs", () => {
-  it("names the API URL, the table and the secret", () => {
+  it("names the API URL, the table, the secret, the alarm topic and the dashboard", () => {
     const outputs = dev.template.toJSON().Outputs;
-    expect(Object.keys(outputs).sort()).toEqual(["ApiUrl", "JwtSecretArn", "TableName"]);
+    expect(Object.keys(outputs).sort()).toEqual([
+      "AlarmTopicArn",
+      "ApiUrl",
+      "DashboardName",
+      "JwtSecretArn",
+      "TableName",
+    ]);
     const [tableId] = only(resourcesOf(dev.template, "AWS::DynamoDB::Table"));
     expect(outputs.TableName.Value).toEqual({ Ref: tableId });
     expect(JSON.stringify(outputs.ApiUrl.Value)).toContain("execute-api");

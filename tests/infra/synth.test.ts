@@ -1,10 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleRoute, projectRoot } from "../../lib/bundle.ts";
-import { type Route, routes } from "../../lib/routes.ts";
+import { docsFilesOf, openapiDocument } from "../../lib/docs.ts";
+import { type Route, type RouteId, routes } from "../../lib/routes.ts";
 
 // The real thing: the pinned CLI runs bin/app.ts (cdk.json), bundles every function with esbuild and
 // runs cdk-nag, all without an AWS account or network.
@@ -15,10 +16,10 @@ const outdir = join(work, "cdk.out");
 let result: ReturnType<typeof spawnSync>;
 let template: { Resources: Record<string, { Type: string; Properties: any; Metadata?: any }> };
 
-beforeAll(() => {
-  result = spawnSync(
+const synth = (output: string, context: string[]) =>
+  spawnSync(
     join(projectRoot, "node_modules/.bin/cdk"),
-    ["synth", "-q", "--no-notices", "--output", outdir, "-c", "stage=dev"],
+    ["synth", "-q", "--no-notices", "--output", output, ...context.flatMap((c) => ["-c", c])],
     {
       cwd: projectRoot,
       encoding: "utf8",
@@ -33,6 +34,9 @@ beforeAll(() => {
       },
     },
   );
+
+beforeAll(() => {
+  result = synth(outdir, ["stage=dev"]);
   if (result.status === 0) {
     template = JSON.parse(readFileSync(join(outdir, "Sessions-dev.template.json"), "utf8"));
   }
@@ -68,4 +72,31 @@ describe("npx cdk synth", () => {
       expect(staged.equals(built), `${route.id}: stack bundle differs from lib/bundle.ts`).toBe(true);
     }
   });
+
+  it("stages the docs functions' files beside their bundles, and no others", () => {
+    for (const route of allRoutes) {
+      const staged = readdirSync(join(outdir, fnPathOf(route.id))).sort();
+      const files = docsFilesOf[route.id as RouteId] ?? [];
+      expect(staged, route.id).toEqual(["index.mjs", ...files.flatMap((f) => [f, `${f}.gz`])].sort());
+    }
+    const assets = join(outdir, fnPathOf("OpenApiDocument"));
+    expect(JSON.parse(readFileSync(join(assets, "openapi.json"), "utf8"))).toEqual(openapiDocument());
+  });
+
+  it("fails, naming what is missing, for a JWKS URL without an issuer and an audience", () => {
+    const refused = synth(join(work, "cdk.out-jwks"), [
+      "stage=dev",
+      "jwksUrl=https://id.example.com/.well-known/jwks.json",
+    ]);
+    expect(refused.status, refused.stdout).not.toBe(0);
+    expect(refused.stderr).toContain("Context jwksUrl is set without jwtIssuer and jwtAudience");
+  });
 });
+
+function fnPathOf(routeId: string): string {
+  const [, fn] =
+    Object.entries(template.Resources).find(
+      ([, r]) => r.Metadata?.["aws:cdk:path"] === `Sessions-dev/${routeId}/Resource`,
+    ) ?? [];
+  return fn?.Metadata["aws:asset:path"];
+}

@@ -36,16 +36,26 @@ describe("seed 3: every curl line of the example usage, with an admin token", ()
       (await call("/api/sessions", { method: "DELETE", token: await userToken("user123") })).status,
     ).toBe(200);
 
+    // More live sessions than the largest page below, so the list pages are full whatever else the
+    // shared table holds (other tests only ever remove their own sessions).
+    const crowd = user("seed3-crowd");
+    for (let i = 0; i < 21; i++) await createFor(crowd);
+    const newestFirst = (list: { created_at: string }[]) =>
+      list.every((s, i) => i === 0 || (list[i - 1] as { created_at: string }).created_at >= s.created_at);
+
     // curl "http://localhost:8000/sessions/"
     const all = await call("/sessions/", { token });
     expect(all.status).toBe(200);
-    expect(Array.isArray(all.body)).toBe(true);
-    expect(all.body.length).toBeLessThanOrEqual(10);
+    expect(all.body).toHaveLength(10);
+    expect(newestFirst(all.body)).toBe(true);
+    expect(all.headers.get("link")).toMatch(/^<\/sessions\/\?limit=10&cursor=[^>]+>; rel="next"$/);
 
     // curl "http://localhost:8000/sessions/?limit=20&offset=0"
     const page = await call("/sessions/?limit=20&offset=0", { token });
     expect(page.status).toBe(200);
-    expect(page.body.length).toBeLessThanOrEqual(20);
+    expect(page.body).toHaveLength(20);
+    expect(newestFirst(page.body)).toBe(true);
+    expect(page.headers.get("link")).not.toBeNull();
 
     // curl "http://localhost:8000/sessions/123"
     const missing = await call("/sessions/123", { token });

@@ -140,6 +140,10 @@ export function expectMatchesSpec(method: string, path: string, response: ApiRes
   }
   const spec = resolve(documented);
   const problems: string[] = [];
+  // Not a header of any one operation: every answer carries it (CONTRACT section 5).
+  const sniffing = response.headers.get("x-content-type-options");
+  if (sniffing !== "nosniff")
+    problems.push(`x-content-type-options is ${JSON.stringify(sniffing)}, not nosniff`);
 
   for (const [name, ref] of Object.entries<Json>(spec.headers ?? {})) {
     const header = resolve(ref);
@@ -175,6 +179,13 @@ export function expectMatchesSpec(method: string, path: string, response: ApiRes
         );
       }
     }
+  } else if (spec.content) {
+    // A documented body that is not JSON (the docs page and its files): its media type must match.
+    const contentType = response.headers.get("content-type") ?? "";
+    if (!Object.keys(spec.content).some((type) => contentType.split(";")[0]?.trim() === type))
+      problems.push(
+        `content-type is ${JSON.stringify(contentType)}, not one of ${Object.keys(spec.content)}`,
+      );
   } else if (response.text !== "") {
     problems.push("openapi.yaml documents no body, but one was sent");
   }
