@@ -15,6 +15,11 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
+import {
+  CONTEXT_KEYS,
+  type LifecycleSettings,
+  lifecycleSettings,
+} from "../functions/shared/lifecycle-settings.ts";
 import { docsFilesOf } from "./docs.ts";
 import { EndpointFunction } from "./endpoint-function.ts";
 import { jwksSettingsProblem } from "./jwks-settings.ts";
@@ -40,6 +45,8 @@ export interface SessionsSettings {
   readonly monitoring: MonitoringSettings;
   /** `-c localInvoke=true`: a template for `sam local invoke` (lib/local-invoke.ts). */
   readonly localInvoke?: boolean;
+  /** The session lifecycle (idle clock, use recording, per-user cap); absent: the defaults. */
+  readonly lifecycle?: LifecycleSettings | undefined;
 }
 
 export const defaultSettings = {
@@ -110,11 +117,27 @@ export function settingsFromContext(node: Node): SessionsSettings {
     jwtAudience,
     monitoring: monitoringSettingsFromContext(node),
     localInvoke: read("localInvoke") === "true",
+    // The functions' own validator, so a value the functions would refuse fails the synth instead.
+    lifecycle: lifecycleSettings(
+      (name) => read(CONTEXT_KEYS[name] ?? name),
+      "Context",
+      (name) => CONTEXT_KEYS[name] ?? name,
+    ),
   };
 }
 
 export interface SessionsStackProps extends StackProps {
   readonly settings: SessionsSettings;
+}
+
+/** The lifecycle settings as the functions read them; defaults are left out of the template. */
+function lifecycleEnvironment(settings: LifecycleSettings): Record<string, string> {
+  return {
+    ...(settings.idleSeconds > 0 && { SESSION_IDLE_SECONDS: String(settings.idleSeconds) }),
+    ...(settings.touchSeconds !== 60 && { SESSION_TOUCH_SECONDS: String(settings.touchSeconds) }),
+    ...(settings.maxPerUser > 0 && { SESSION_MAX_PER_USER: String(settings.maxPerUser) }),
+    ...(settings.limitPolicy !== "evict_oldest" && { SESSION_LIMIT_POLICY: settings.limitPolicy }),
+  };
 }
 
 const attributeType = (type: KeyType) => (type === "S" ? AttributeType.STRING : AttributeType.NUMBER);
@@ -174,6 +197,7 @@ export class SessionsStack extends Stack {
       ...(settings.jwksUrl && { JWKS_URL: settings.jwksUrl }),
       ...(settings.jwtIssuer && { JWT_ISSUER: settings.jwtIssuer }),
       ...(settings.jwtAudience && { JWT_AUDIENCE: settings.jwtAudience }),
+      ...(settings.lifecycle && lifecycleEnvironment(settings.lifecycle)),
       ...(settings.localInvoke && Object.fromEntries(LOCAL_INVOKE_VARIABLES.map((name) => [name, ""]))),
     };
 
