@@ -22,6 +22,11 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
+import {
+  CONTEXT_KEYS,
+  type LifecycleSettings,
+  lifecycleSettings,
+} from "../functions/shared/lifecycle-settings.ts";
 import { docsFilesOf } from "./docs.ts";
 import { EndpointFunction } from "./endpoint-function.ts";
 import { EventsPipeline } from "./events-pipeline.ts";
@@ -48,6 +53,8 @@ export interface SessionsSettings {
   readonly monitoring: MonitoringSettings;
   /** `-c localInvoke=true`: a template for `sam local invoke` (lib/local-invoke.ts). */
   readonly localInvoke?: boolean;
+  /** The session lifecycle (idle clock, use recording, per-user cap); absent: the defaults. */
+  readonly lifecycle?: LifecycleSettings | undefined;
   /** Also deliver every lifecycle event, signed, to this https:// URL (docs/events.md). */
   readonly eventsWebhookUrl?: string | undefined;
 }
@@ -124,12 +131,28 @@ export function settingsFromContext(node: Node): SessionsSettings {
     jwtAudience,
     monitoring: monitoringSettingsFromContext(node),
     localInvoke: read("localInvoke") === "true",
+    // The functions' own validator, so a value the functions would refuse fails the synth instead.
+    lifecycle: lifecycleSettings(
+      (name) => read(CONTEXT_KEYS[name] ?? name),
+      "Context",
+      (name) => CONTEXT_KEYS[name] ?? name,
+    ),
     eventsWebhookUrl,
   };
 }
 
 export interface SessionsStackProps extends StackProps {
   readonly settings: SessionsSettings;
+}
+
+/** The lifecycle settings as the functions read them; defaults are left out of the template. */
+function lifecycleEnvironment(settings: LifecycleSettings): Record<string, string> {
+  return {
+    ...(settings.idleSeconds > 0 && { SESSION_IDLE_SECONDS: String(settings.idleSeconds) }),
+    ...(settings.touchSeconds !== 60 && { SESSION_TOUCH_SECONDS: String(settings.touchSeconds) }),
+    ...(settings.maxPerUser > 0 && { SESSION_MAX_PER_USER: String(settings.maxPerUser) }),
+    ...(settings.limitPolicy !== "evict_oldest" && { SESSION_LIMIT_POLICY: settings.limitPolicy }),
+  };
 }
 
 const attributeType = (type: KeyType) => (type === "S" ? AttributeType.STRING : AttributeType.NUMBER);
@@ -191,6 +214,7 @@ export class SessionsStack extends Stack {
       ...(settings.jwksUrl && { JWKS_URL: settings.jwksUrl }),
       ...(settings.jwtIssuer && { JWT_ISSUER: settings.jwtIssuer }),
       ...(settings.jwtAudience && { JWT_AUDIENCE: settings.jwtAudience }),
+      ...(settings.lifecycle && lifecycleEnvironment(settings.lifecycle)),
       ...(settings.localInvoke && Object.fromEntries(LOCAL_INVOKE_VARIABLES.map((name) => [name, ""]))),
     };
 

@@ -7,7 +7,7 @@ import {
   type EndReason,
   fromItem,
   isSessionItem,
-  type SessionItem as StoredItem,
+  type SessionItem,
 } from "../shared/store/items.ts";
 
 // One stream record of the sessions table in, at most one CloudEvent out (CONTRACT section 9). Pure:
@@ -17,9 +17,6 @@ import {
 export type EventType = "session.created" | "session.deactivated" | "session.deleted" | "session.expired";
 export type ExpiryReason = "absolute" | "idle";
 export type { Actor };
-
-/** The idle clock (CONTRACT section 8) is read when the item has one. */
-type SessionItem = StoredItem & { idleExpiresAt?: string };
 
 export interface SessionEvent {
   specversion: "1.0";

@@ -47,7 +47,7 @@ export const forbidden = () =>
   });
 
 /** Seed 2's 404: the same answer whether the session is missing, expired or someone else's. */
-export const sessionNotFound = (action: "delete" | "deactivate") =>
+export const sessionNotFound = (action: "delete" | "deactivate" | "view") =>
   new HttpError(
     404,
     "SESSION_NOT_FOUND",
@@ -102,3 +102,16 @@ export class SessionNotFound extends Error {
 export class TokenAlreadyRegistered extends Error {
   override readonly name = "TokenAlreadyRegistered";
 }
+
+/** Raised by the store when a create would exceed the per-user cap under the `deny_new` policy. */
+export class SessionLimitReached extends Error {
+  override readonly name = "SessionLimitReached";
+}
+
+export const sessionLimitReached = (max: number) =>
+  new HttpError(
+    409,
+    "SESSION_LIMIT_REACHED",
+    "Session limit reached",
+    `This user already has the maximum of ${max} live sessions`,
+  );

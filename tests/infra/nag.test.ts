@@ -91,7 +91,9 @@ describe("cdk-nag AwsSolutions", () => {
   }
 
   it("acknowledges only APIG4 on each route, SMG4 on the secrets, X-Ray's wildcard, the alarm topic's encryption and SQS3 on the events DLQ, each with a reason", () => {
-    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const outdir = mkdtempSync(join(tmpdir(), "sessions-nag-"));
+    outdirs.push(outdir);
+    const app = new App({ outdir, context: { "aws:cdk:bundling-stacks": [] } });
     const stack = sessionsStack("dev", "https://hooks.example.com/sessions")(app);
     const acknowledged: string[] = [];
     const visit = (node: IConstruct) => {

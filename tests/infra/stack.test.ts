@@ -1,10 +1,11 @@
 import { Match } from "aws-cdk-lib/assertions";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { functionDefaults, type Route, routes, usesStore } from "../../lib/routes.ts";
 import { sessionTable } from "../../lib/table.ts";
-import { logicalIdOf, resourcesOf, synthStack } from "./stack-fixture.ts";
+import { logicalIdOf, removeSynthOutput, resourcesOf, synthStack } from "./stack-fixture.ts";
 
 const allRoutes = routes as readonly Route[];
+afterAll(removeSynthOutput);
 const dev = synthStack({ stage: "dev" });
 const prod = synthStack({ stage: "prod" });
 
@@ -262,14 +263,32 @@ describe("least privilege", () => {
    */
   const expectedAccess: Record<string, { table: string[]; query: string[]; secret: boolean }> = {
     Health: { table: [], query: [], secret: false },
-    AdminCreateSession: { table: ["GetItem", "PutItem"], query: [], secret: true },
+    // Creating under the per-user cap: the cap item and candidates (GetItem, PutItem), an eviction's
+    // end (UpdateItem, DeleteItem), a user without a cap item read from byUser.
+    AdminCreateSession: {
+      table: ["DeleteItem", "GetItem", "PutItem", "UpdateItem"],
+      query: ["byUser"],
+      secret: true,
+    },
+    AdminIntrospect: { table: ["GetItem"], query: [], secret: true },
     AdminListSessions: { table: ["GetItem"], query: ["byCreated"], secret: true },
     AdminGetSession: { table: ["GetItem"], query: [], secret: true },
     AdminDeleteSession: { table: ["DeleteItem", "GetItem", "UpdateItem"], query: [], secret: true },
-    AdminCreateUserSession: { table: ["GetItem", "PutItem"], query: [], secret: true },
+    AdminCreateUserSession: {
+      table: ["DeleteItem", "GetItem", "PutItem", "UpdateItem"],
+      query: ["byUser"],
+      secret: true,
+    },
     AdminListUserSessions: { table: ["GetItem"], query: ["byUser"], secret: true },
     AdminLastUserSession: { table: ["GetItem"], query: ["byUser"], secret: true },
-    UserListSessions: { table: ["GetItem"], query: ["byUser"], secret: true },
+    AdminDeleteUserSessions: {
+      table: ["DeleteItem", "GetItem", "UpdateItem"],
+      query: ["byUser"],
+      secret: true,
+    },
+    // A user route records the use of the session behind its credential (UpdateItem, section 8).
+    UserListSessions: { table: ["GetItem", "UpdateItem"], query: ["byUser"], secret: true },
+    UserCurrentSession: { table: ["GetItem", "UpdateItem"], query: [], secret: true },
     UserDeleteAllSessions: {
       table: ["DeleteItem", "GetItem", "UpdateItem"],
       query: ["byUser"],
@@ -277,6 +296,9 @@ describe("least privilege", () => {
     },
     UserDeleteSession: { table: ["DeleteItem", "GetItem", "UpdateItem"], query: [], secret: true },
     UserDeactivateSession: { table: ["GetItem", "UpdateItem"], query: [], secret: true },
+    Docs: { table: [], query: [], secret: false },
+    DocsAsset: { table: [], query: [], secret: false },
+    OpenApiDocument: { table: [], query: [], secret: false },
     Fallback: { table: ["GetItem"], query: ["byCreated"], secret: true },
   };
 

@@ -18,6 +18,8 @@ const resource = {
   expires_at: "2026-12-01T10:00:00.000Z",
   is_active: true,
   deactivated_at: null,
+  last_active_at: "2026-11-30T10:00:00.000Z",
+  idle_expires_at: null,
 };
 const deactivated = sessionItem({
   isActive: false,
@@ -260,6 +262,8 @@ describe("session.expired", () => {
           expires_at: "2026-11-30T02:11:59.421Z",
           is_active: true,
           deactivated_at: null,
+          last_active_at: "2026-11-30T02:11:58.421Z",
+          idle_expires_at: null,
         },
         reason: "absolute",
         actor: { type: "system" },
