@@ -14,7 +14,9 @@ import { createHandler } from "../functions/events/handler.ts";
 import { logPublisher } from "../functions/events/publisher.ts";
 import { retryDelay, type WebhookTarget, webhookTarget } from "../functions/events/webhook.ts";
 import { logger } from "../functions/shared/logger.ts";
+import { localClient } from "./dynamodb-local.ts";
 import { WebhookOutbox } from "./local-outbox.ts";
+import { TtlSweeper } from "./local-ttl.ts";
 import { sessionTable } from "./table.ts";
 
 // `npm start`'s stand-in for the event source mapping: it reads DynamoDB Local's stream of the table
@@ -71,14 +73,30 @@ export async function startLocalEvents(options: {
       secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? "local",
     },
   });
-  const poller = new StreamPoller({ streams, streamArn, dir, handle: createHandler(outbox ?? logPublisher) });
+  // Its own client: the caller's is closed once the table is ready.
+  const sweeperClient = localClient(options.endpoint);
+  const ttl = new TtlSweeper({
+    client: sweeperClient,
+    tableName: options.tableName,
+    journalFile: join(dir, "ttl-swept.json"),
+  });
+  const poller = new StreamPoller({
+    streams,
+    streamArn,
+    dir,
+    handle: createHandler(outbox ?? logPublisher),
+    ttl,
+  });
   const running = poller.run();
+  ttl.start();
   const target = options.settings.webhook;
   return {
     summary: target
       ? `Events: POST ${target.url} (${target.signer ? "signed, Standard Webhooks" : "unsigned: set EVENTS_WEBHOOK_SECRET=whsec_… to sign"})${resumed ? `, ${resumed} undelivered from the last run` : ""}`
       : "Events: to the log at debug level (POWERTOOLS_LOG_LEVEL=DEBUG); set EVENTS_WEBHOOK_URL to receive them",
     async stop() {
+      await ttl.stop();
+      sweeperClient.destroy();
       poller.stop();
       await running;
       await outbox?.stop();
@@ -132,6 +150,8 @@ export interface PollerOptions {
   maxAttempts?: number;
   /** Milliseconds to wait after the n-th consecutive failure. */
   delay?: (failures: number) => number;
+  /** The local TTL sweeper, whose deletions are TTL deletions (lib/local-ttl.ts). */
+  ttl?: Pick<TtlSweeper, "swept" | "forget">;
 }
 
 /** Reads every shard of the stream in order and runs the events function on each batch. */
@@ -149,6 +169,7 @@ export class StreamPoller {
   private readonly pollMs: number;
   private readonly maxAttempts: number;
   private readonly delay: (failures: number) => number;
+  private readonly ttl: PollerOptions["ttl"];
 
   constructor(options: PollerOptions) {
     this.streams = options.streams;
@@ -158,6 +179,7 @@ export class StreamPoller {
     this.pollMs = options.pollMs ?? POLL_MS;
     this.maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS;
     this.delay = options.delay ?? retryDelay;
+    this.ttl = options.ttl;
     this.file = join(options.dir, "checkpoint.json");
     this.checkpoint = this.load();
   }
@@ -238,11 +260,13 @@ export class StreamPoller {
     if (records.length === 0) return 0;
 
     const batch = records.map(toLambdaRecord);
+    const swept = this.markTtlDeletions(batch);
     const { batchItemFailures } = await this.handle({ Records: batch });
     const failed = batchItemFailures[0]?.itemIdentifier;
     if (failed === undefined) {
       this.failures.delete(id);
       this.save(id, { sequence: batch.at(-1)?.dynamodb?.SequenceNumber as string });
+      this.ttl?.forget(swept.map((entry) => entry.id));
       if (!page.NextShardIterator) this.iterators.delete(id);
       return records.length;
     }
@@ -253,6 +277,7 @@ export class StreamPoller {
     );
     const before = batch[index - 1]?.dynamodb?.SequenceNumber;
     if (before) this.save(id, { sequence: before });
+    this.ttl?.forget(swept.filter((entry) => entry.index < index).map((entry) => entry.id));
     const attempts = (this.failures.get(id) ?? 0) + 1;
     if (attempts >= this.maxAttempts) {
       // As on AWS, a record that keeps failing is set aside (its identifiers, never its images).
@@ -265,6 +290,24 @@ export class StreamPoller {
     }
     this.iterators.delete(id);
     return records.length;
+  }
+
+  /**
+   * The REMOVEs of items the local TTL sweeper deleted get the identity AWS gives TTL deletions
+   * (lib/local-ttl.ts); returns them, to forget once their events are handed on.
+   */
+  private markTtlDeletions(batch: DynamoDBRecord[]): { id: string; index: number }[] {
+    const swept: { id: string; index: number }[] = [];
+    batch.forEach((record, index) => {
+      const old = record.dynamodb?.OldImage;
+      const itemId = old?.[sessionTable.partitionKey.name]?.S;
+      const ttl = old?.[sessionTable.ttlAttribute]?.N;
+      if (record.eventName !== "REMOVE" || record.userIdentity || itemId === undefined) return;
+      if (!this.ttl?.swept(itemId, ttl === undefined ? undefined : Number(ttl))) return;
+      record.userIdentity = { type: "Service", principalId: "dynamodb.amazonaws.com" };
+      swept.push({ id: itemId, index });
+    });
+    return swept;
   }
 
   private getRecords(iterator: string) {

@@ -2,10 +2,18 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  GetItemCommand,
+  PutItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { marshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { localClient } from "../../lib/dynamodb-local.ts";
+import { ensureTable, localClient } from "../../lib/dynamodb-local.ts";
 import { ensureStream } from "../../lib/local-events.ts";
+import { TtlSweeper } from "../../lib/local-ttl.ts";
 import { createTableInput } from "../../lib/table.ts";
 
 // npm start's events settings and the stream of a table made before events existed, on the shared
@@ -91,4 +99,58 @@ describe("npm start's events settings", () => {
       expect(result.stdout).toBe("");
     });
   }
+});
+
+describe("npm start's TTL sweeper", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sessions-ttl-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("deletes what has expired (token and cap items included), keeps the rest, and says which it swept", async () => {
+    const name = `events-ttl-${process.pid}-${Date.now().toString(36)}`;
+    await ensureTable(client, name);
+    made.push(name);
+    const now = Math.floor(Date.now() / 1000);
+    const items = {
+      expired: {
+        id: "s-expired",
+        userId: "u",
+        feed: "1",
+        createdAt: "2026-01-01T00:00:00.000Z",
+        ttl: now - 5,
+      },
+      token: { id: "token#abc", sessionId: "s-expired", ttl: now - 5 },
+      cap: { id: "user#u", version: 1, ttl: now - 5 },
+      live: { id: "s-live", userId: "u", feed: "2", createdAt: "2026-01-02T00:00:00.000Z", ttl: now + 3_600 },
+    };
+    for (const item of Object.values(items)) {
+      await client.send(new PutItemCommand({ TableName: name, Item: marshall(item) }));
+    }
+    const sweeper = new TtlSweeper({ client, tableName: name, journalFile: join(dir, "swept.json") });
+
+    expect(await sweeper.sweep()).toBe(3);
+
+    const exists = async (id: string) =>
+      (
+        await client.send(
+          new GetItemCommand({ TableName: name, Key: { id: { S: id } }, ConsistentRead: true }),
+        )
+      ).Item !== undefined;
+    expect(await exists("s-expired")).toBe(false);
+    expect(await exists("token#abc")).toBe(false);
+    expect(await exists("user#u")).toBe(false);
+    expect(await exists("s-live")).toBe(true);
+    expect(sweeper.swept("s-expired", now - 5)).toBe(true);
+    expect(sweeper.swept("s-expired", now - 4)).toBe(false);
+    expect(sweeper.swept("s-live", now + 3_600)).toBe(false);
+    // The journal outlives a restart, until the poller has handed the REMOVEs' events on.
+    const again = new TtlSweeper({ client, tableName: name, journalFile: join(dir, "swept.json") });
+    expect(again.swept("user#u", now - 5)).toBe(true);
+    again.forget(["s-expired", "token#abc", "user#u"]);
+    expect(
+      new TtlSweeper({ client, tableName: name, journalFile: join(dir, "swept.json") }).swept(
+        "user#u",
+        now - 5,
+      ),
+    ).toBe(false);
+  });
 });

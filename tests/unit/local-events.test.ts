@@ -53,6 +53,7 @@ function start(
   dir: string,
   handle: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>,
   maxAttempts = 3,
+  ttl?: ConstructorParameters<typeof StreamPoller>[0]["ttl"],
 ) {
   const poller = new StreamPoller({
     streams: new DynamoDBStreamsClient({
@@ -65,6 +66,7 @@ function start(
     pollMs: 10,
     maxAttempts,
     delay: () => 10,
+    ...(ttl && { ttl }),
   });
   const running = poller.run();
   pollers.push({ poller, running });
@@ -228,5 +230,38 @@ describe("local stream poller", () => {
       keys: { id: { S: "s1" } },
     });
     expect(line).not.toContain("tokenDigest");
+  });
+
+  it("gives the REMOVE of an item the local TTL sweeper deleted AWS's TTL identity, and forgets it once handled", async () => {
+    const removal = (sequence: number, id: string): _Record => ({
+      eventID: `event-${sequence}`,
+      eventName: "REMOVE",
+      eventSource: "aws:dynamodb",
+      dynamodb: {
+        Keys: marshall({ id }),
+        OldImage: marshall(sessionItem({ id, ttl: 1796000000 })),
+        SequenceNumber: seq(sequence),
+        StreamViewType: "NEW_AND_OLD_IMAGES",
+      },
+    });
+    stream([[removal(1, "swept"), removal(2, "deleted")]]);
+    const forgotten: string[] = [];
+    const ttl = {
+      swept: (id: string, value: number | undefined) => id === "swept" && value === 1796000000,
+      forget: (ids: readonly string[]) => forgotten.push(...ids),
+    };
+    const identities: unknown[] = [];
+    start(
+      tempDir(),
+      async (event) => {
+        identities.push(...event.Records.map((r) => r.userIdentity));
+        return { batchItemFailures: [] };
+      },
+      3,
+      ttl,
+    );
+    await until(() => forgotten.length === 1);
+    expect(identities).toEqual([{ type: "Service", principalId: "dynamodb.amazonaws.com" }, undefined]);
+    expect(forgotten).toEqual(["swept"]);
   });
 });
