@@ -19,6 +19,8 @@ import { type Receiver, startReceiver } from "../support/webhook-receiver.ts";
 const JWT_SECRET = "events-secret-events-secret-0123456789abcdef";
 const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const ADMIN_SUB = "ops-events";
+/** The runner's per-user cap (SESSION_MAX_PER_USER); the scenarios stay under it but for the eviction. */
+const CAP = 3;
 
 type Expected = { type: string; reason: string | null; actor: { type: string; sub?: string } };
 
@@ -135,9 +137,82 @@ const scenarios: Scenario[] = [
     },
   },
   {
-    name: "expiry two seconds after creation",
+    name: "sign out the other devices, then this one",
+    async run({ base, create }) {
+      const [here, other1, other2] = [await create("ev-ivy"), await create("ev-ivy"), await create("ev-ivy")];
+      const others = await request(base, "/api/sessions?scope=others", {
+        method: "DELETE",
+        token: here?.access_token,
+      });
+      expect(others.status, others.text).toBe(200);
+      const self = await request(base, "/api/sessions/current", {
+        method: "DELETE",
+        token: here?.access_token,
+      });
+      expect(self.status, self.text).toBe(200);
+      const byOthers = deleted("user_others", { type: "user", sub: "ev-ivy" });
+      return {
+        [here?.id]: [created, deleted("user", { type: "user", sub: "ev-ivy" })],
+        [other1?.id]: [created, byOthers],
+        [other2?.id]: [created, byOthers],
+      };
+    },
+  },
+  {
+    name: "an admin ends every session of a user",
+    async run({ base, admin, create }) {
+      const sessions = [await create("ev-jack"), await create("ev-jack")];
+      const res = await request(base, "/sessions/user/ev-jack", { method: "DELETE", token: admin });
+      expect(res.status, res.text).toBe(200);
+      const end = deleted("admin_user", { type: "admin", sub: ADMIN_SUB });
+      return Object.fromEntries(sessions.map((session) => [session.id, [created, end]]));
+    },
+  },
+  {
+    name: `the per-user cap (${CAP}) evicts the oldest session`,
+    async run({ base, admin, create }) {
+      const sessions = [];
+      for (let i = 0; i <= CAP; i++) sessions.push(await create("ev-kim"));
+      const res = await request(base, "/sessions/user/ev-kim", { method: "DELETE", token: admin });
+      expect(res.status, res.text).toBe(200);
+      const [oldest, ...rest] = sessions;
+      const end = deleted("admin_user", { type: "admin", sub: ADMIN_SUB });
+      return {
+        [oldest?.id]: [created, deleted("limit", { type: "system" })],
+        ...Object.fromEntries(rest.map((session) => [session.id, [created, end]])),
+      };
+    },
+  },
+  {
+    name: "using a session (its recorded last use moves) yields nothing",
+    async run({ base, admin, create }) {
+      const session = await create("ev-lee");
+      const before = (await request(base, `/sessions/${session.id}`, { token: admin })).body;
+      for (let i = 0; i < 2; i++) {
+        // Past the touch interval (SESSION_TOUCH_SECONDS=1), so each use is written.
+        await new Promise((resolve) => setTimeout(resolve, 1_100));
+        const res = await request(base, "/api/sessions", { token: session.access_token });
+        expect(res.status, res.text).toBe(200);
+      }
+      const after = (await request(base, `/sessions/${session.id}`, { token: admin })).body;
+      expect(after.last_active_at > before.last_active_at, "the use was recorded").toBe(true);
+      const res = await request(base, "/api/sessions/current", {
+        method: "DELETE",
+        token: session.access_token,
+      });
+      expect(res.status, res.text).toBe(200);
+      return { [session.id]: [created, deleted("user", { type: "user", sub: "ev-lee" })] };
+    },
+  },
+  {
+    name: "expiry two seconds after creation (with a registered token and the user's cap item expiring too)",
     async run({ create }) {
-      const session = await create("ev-grace", { expires_at: new Date(Date.now() + 2_000).toISOString() });
+      // The token item and the cap item expire with the session: DynamoDB Local's own TTL job stops at
+      // such items, so this also proves npm start's sweeper (lib/local-ttl.ts).
+      const session = await create("ev-grace", {
+        expires_at: new Date(Date.now() + 2_000).toISOString(),
+        token: `tok_${randomBytes(18).toString("base64url")}`,
+      });
       return {
         [session.id]: [created, { type: "session.expired", reason: "absolute", actor: { type: "system" } }],
       };
@@ -145,10 +220,11 @@ const scenarios: Scenario[] = [
   },
 ];
 
-async function until(what: string, condition: () => boolean, ms: number): Promise<void> {
+async function until(what: string | (() => string), condition: () => boolean, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -168,6 +244,8 @@ describe("lifecycle events through npm start", () => {
       JWT_SECRET,
       EVENTS_WEBHOOK_URL: receiver.url,
       EVENTS_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      SESSION_MAX_PER_USER: String(CAP),
+      SESSION_TOUCH_SECONDS: "1",
     });
     const admin = await signToken({ sub: ADMIN_SUB, scope: "sessions:admin" }, { secret: JWT_SECRET });
     const context: Context = {
@@ -193,9 +271,11 @@ describe("lifecycle events through npm start", () => {
       Object.assign(expected, sequences);
     }
     const ends = Object.keys(expected);
+    const missing = () => ends.filter((id) => receiver.of(id).length < (expected[id] as Expected[]).length);
     await until(
-      "every session's last event",
-      () => ends.every((id) => receiver.of(id).length >= (expected[id] as Expected[]).length),
+      () =>
+        `every session's last event; still missing: ${JSON.stringify(missing().map((id) => ({ id, got: receiver.of(id).map((e) => [e.type, e.data.reason]), want: expected[id]?.map((e) => [e.type, e.reason]) })))}`,
+      () => missing().length === 0,
       90_000,
     );
   }, 240_000);
