@@ -6,7 +6,8 @@ import { defineConfig } from "vitest/config";
 const liveService = {
   globalSetup: ["tests/support/global-setup.ts"],
   testTimeout: 60_000,
-  hookTimeout: 90_000,
+  // Starting DynamoDB Local and the runner can take a minute or more on a busy machine.
+  hookTimeout: 180_000,
 };
 
 export default defineConfig({

@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { lifecycleSettings, SettingError } from "../functions/shared/lifecycle-settings.ts";
 import { listenProblem, parseCommandLine, portSetting } from "../lib/command-line.ts";
 import { devSecret } from "../lib/dev-secret.ts";
 import { writeDocsFiles } from "../lib/docs.ts";
@@ -35,6 +36,16 @@ process.env.DOCS_FILES_DIR = writeDocsFiles(resolve(dataDir, "docs"));
 process.env.AWS_REGION ??= "us-east-1";
 process.env.AWS_ACCESS_KEY_ID ??= "local";
 process.env.AWS_SECRET_ACCESS_KEY ??= "local";
+
+// The handlers are imported at their first request: a setting out of range is refused here, in one
+// line, before anything starts.
+try {
+  lifecycleSettings((name) => process.env[name]);
+} catch (error) {
+  if (!(error instanceof SettingError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
 
 let dynamo: DynamoDbLocal | undefined;
 try {

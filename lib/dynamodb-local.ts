@@ -154,7 +154,8 @@ export async function startDynamoDbLocal(options: {
   };
 
   const client = localClient(endpoint, { maxAttempts: 1 });
-  const deadline = Date.now() + 60_000;
+  // A JVM start takes seconds, and much longer on a busy machine.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`DynamoDB Local exited (${child.exitCode}):\n${output}`);
     try {

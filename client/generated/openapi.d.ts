@@ -134,6 +134,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sessions/introspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Token introspection (RFC 7662)
+         * @description Whether the user family would accept `token` now. Active: `sub`, `sid` (when the credential is
+         *     bound to a session), `exp` (the earliest known end: the JWT's `exp`, the session's
+         *     `expires_at` or `idle_expires_at`), `iat`, `scope` (when not empty) and `token_type`. Anything
+         *     else (unknown, expired by either clock, deactivated, deleted, malformed) is `{"active": false}`
+         *     and nothing more. Introspecting is never a use of the session: `last_active_at` does not move.
+         *     The body is a form (`token=…`, as RFC 7662 specifies) or JSON `{"token": …}`; no `token`, or any
+         *     other content type, is a 400.
+         */
+        post: operations["AdminIntrospect"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sessions/{id}": {
         parameters: {
             query?: never;
@@ -186,7 +212,14 @@ export interface paths {
          *     optional fields as `POST /sessions`. A body `userId`/`user_id` different from the path's is a 400.
          */
         post: operations["AdminCreateUserSession"];
-        delete?: never;
+        /**
+         * End every session of a user
+         * @description Deletes every unexpired session of the user (deactivated ones included) with their registered
+         *     tokens; every token of those sessions fails on the next request. `deleted` counts them (0 for an
+         *     unknown user). Not atomic, like the user family's delete-all: a session created while it runs
+         *     may survive.
+         */
+        delete: operations["AdminDeleteUserSessions"];
         options?: never;
         head?: never;
         patch?: never;
@@ -233,14 +266,38 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Delete every session of the caller ("log out everywhere", seed 2)
-         * @description 200 also when there were none. Not atomic: the caller's sessions are read from the user index
-         *     and ended 50 per transaction (each with its registered token), so a session created while it
-         *     runs may survive (and, the index being eventually consistent on AWS, one created just before it
-         *     may too). Deactivated sessions are deleted too; expired ones end by expiry. After 6 s of work it
-         *     answers 503 with `Retry-After`, every session it started being fully ended: a retry finishes.
+         * Delete every session of the caller ("log out everywhere", seed 2), or every other one
+         * @description `scope=all` (the default) deletes every session of the caller; `scope=others` every one but the
+         *     current session (the one behind the caller's credential), which keeps working with its tokens.
+         *     Deactivated sessions are deleted and counted; expired ones are neither (they end by expiry).
+         *     `data.deleted` is the count. 200 also when there were none. Not atomic: the caller's sessions
+         *     are read from the user index and each ended with its registered token, so a session created
+         *     while it runs may survive (and, the index being eventually consistent on AWS, one created just
+         *     before it may too). After 6 s of work it answers 503 with `Retry-After`, every session it
+         *     started being fully ended: a retry finishes.
          */
         delete: operations["UserDeleteAllSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's current session
+         * @description The session behind the caller's credential (a session's `access_token` or its registered
+         *     token), read strongly consistent. A plain user JWT (no `sid`) has none: 404.
+         */
+        get: operations["UserCurrentSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -251,8 +308,11 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Session id. Anything outside the pattern (after percent-decoding) is a 400. */
-                id: components["parameters"]["SessionId"];
+                /**
+                 * @description One of the caller's session ids, or `current`: the session behind the caller's credential.
+                 *     Anything outside the pattern (after percent-decoding) is a 400.
+                 */
+                id: components["parameters"]["OwnSessionId"];
             };
             cookie?: never;
         };
@@ -262,7 +322,8 @@ export interface paths {
         /**
          * Delete one of the caller's sessions (seed 2)
          * @description Ownership is a condition of the DynamoDB write. Another user's session answers exactly like a
-         *     missing or expired one (404, same body) and is left intact.
+         *     missing or expired one (404, same body) and is left intact. `current` as the id signs out this
+         *     device: the caller's current session (404 when the credential has none).
          */
         delete: operations["UserDeleteSession"];
         options?: never;
@@ -275,8 +336,11 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Session id. Anything outside the pattern (after percent-decoding) is a 400. */
-                id: components["parameters"]["SessionId"];
+                /**
+                 * @description One of the caller's session ids, or `current`: the session behind the caller's credential.
+                 *     Anything outside the pattern (after percent-decoding) is a 400.
+                 */
+                id: components["parameters"]["OwnSessionId"];
             };
             cookie?: never;
         };
@@ -291,7 +355,8 @@ export interface paths {
          * @description The session stays readable by the admin family (`is_active: false`, `deactivated_at` set) until
          *     it expires, can never be reactivated, and its tokens stop working at once. Repeating it answers
          *     200 and keeps the first `deactivated_at`. No request body. Another user's session answers like a
-         *     missing one.
+         *     missing one. `current` as the id deactivates the caller's current session (404 when the
+         *     credential has none).
          */
         patch: operations["UserDeactivateSession"];
         trace?: never;
@@ -312,7 +377,9 @@ export interface components {
          *       "updated_at": "2024-04-05T12:00:00.000Z",
          *       "expires_at": "2024-04-06T12:00:00.000Z",
          *       "is_active": true,
-         *       "deactivated_at": null
+         *       "deactivated_at": null,
+         *       "last_active_at": "2024-04-05T12:00:00.000Z",
+         *       "idle_expires_at": null
          *     }
          */
         SessionFields: {
@@ -328,9 +395,24 @@ export interface components {
             expires_at: components["schemas"]["Timestamp"];
             is_active: boolean;
             deactivated_at: null | components["schemas"]["Timestamp"];
+            /**
+             * @description The last recorded use: a user-family request with this session's own credential (its
+             *     `access_token` or registered `token`); `created_at` at first. Written at most once per
+             *     `SESSION_TOUCH_SECONDS` (default 60), so it may lag the latest use by that much. Recording
+             *     use does not change `updated_at`. Introspection is never a use.
+             */
+            last_active_at: components["schemas"]["Timestamp"];
+            /**
+             * @description `last_active_at` + `SESSION_IDLE_SECONDS` when idle expiry is on, else null. The session is
+             *     expired (gone for every reader and every token) when now >= `expires_at` (absolute, never
+             *     moves) or now >= `idle_expires_at`.
+             */
+            idle_expires_at: null | components["schemas"]["Timestamp"];
         };
         /** @description The session resource, the same in both families. */
         Session: components["schemas"]["SessionFields"];
+        /** @description The session resource as the user family returns it. */
+        UserSession: components["schemas"]["SessionFields"];
         SessionWithUser: {
             /** @description The profile object given at creation (`user`), with `id` set to `user_id`. */
             user: {
@@ -402,7 +484,7 @@ export interface components {
             /** @description A human message. */
             detail: string;
             /** @enum {unknown} */
-            code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "TOKEN_CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "SERVICE_UNAVAILABLE" | "INTERNAL_ERROR";
+            code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "TOKEN_CONFLICT" | "SESSION_LIMIT_REACHED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "SERVICE_UNAVAILABLE" | "INTERNAL_ERROR";
         };
     };
     responses: {
@@ -535,20 +617,29 @@ export interface components {
                 } & components["schemas"]["AdminError"];
             };
         };
-        /** @description The supplied `token` is already registered to a session that has not expired or been deleted. */
-        AdminTokenConflict: {
+        /**
+         * @description `TOKEN_CONFLICT`: the supplied `token` is already registered to a session that has not expired
+         *     (by either clock) or been deleted; checked first. `SESSION_LIMIT_REACHED`: under
+         *     `SESSION_LIMIT_POLICY=deny_new`, the user already holds `SESSION_MAX_PER_USER` live (active,
+         *     unexpired) sessions.
+         */
+        AdminConflict: {
             headers: {
                 "x-request-id": components["headers"]["RequestId"];
                 "cache-control": components["headers"]["CacheControl"];
                 [name: string]: unknown;
             };
             content: {
-                "application/json": {
+                "application/json": ({
                     /** @constant */
                     detail?: "This token is already registered to a live session";
                     /** @constant */
                     code?: "TOKEN_CONFLICT";
-                } & components["schemas"]["AdminError"];
+                } & components["schemas"]["AdminError"]) | ({
+                    detail?: unknown;
+                    /** @constant */
+                    code?: "SESSION_LIMIT_REACHED";
+                } & components["schemas"]["AdminError"]);
             };
         };
         /** @description Body over 16 KiB (16384 bytes), on every admin route (those that take no body ignore a smaller one). */
@@ -720,6 +811,11 @@ export interface components {
     parameters: {
         /** @description Session id. Anything outside the pattern (after percent-decoding) is a 400. */
         SessionId: string;
+        /**
+         * @description One of the caller's session ids, or `current`: the session behind the caller's credential.
+         *     Anything outside the pattern (after percent-decoding) is a 400.
+         */
+        OwnSessionId: string;
         /** @description User id, 1-256 characters after percent-decoding (longer is a 400). */
         UserId: string;
         /** @description Page size. Anything but a decimal integer from 1 to 100 is a 400. */
@@ -918,7 +1014,7 @@ export interface operations {
             400: components["responses"]["AdminBadRequest"];
             401: components["responses"]["AdminUnauthorized"];
             403: components["responses"]["AdminForbidden"];
-            409: components["responses"]["AdminTokenConflict"];
+            409: components["responses"]["AdminConflict"];
             413: components["responses"]["AdminPayloadTooLarge"];
             415: components["responses"]["AdminUnsupportedMediaType"];
             500: components["responses"]["AdminInternalError"];
@@ -948,6 +1044,60 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["SessionListWithUser"];
+            400: components["responses"]["AdminBadRequest"];
+            401: components["responses"]["AdminUnauthorized"];
+            403: components["responses"]["AdminForbidden"];
+            413: components["responses"]["AdminPayloadTooLarge"];
+            500: components["responses"]["AdminInternalError"];
+            503: components["responses"]["AdminServiceUnavailable"];
+        };
+    };
+    AdminIntrospect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    token: string;
+                    /** @description Accepted and ignored. */
+                    token_type_hint?: string;
+                };
+                "application/json": {
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The introspection answer. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "cache-control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        active: false;
+                    } | {
+                        /** @constant */
+                        active: true;
+                        sub: string;
+                        sid?: string;
+                        /** @description Epoch seconds. */
+                        exp: number;
+                        /** @description Epoch seconds. */
+                        iat?: number;
+                        scope?: string;
+                        /** @constant */
+                        token_type: "Bearer";
+                    };
+                };
+            };
             400: components["responses"]["AdminBadRequest"];
             401: components["responses"]["AdminUnauthorized"];
             403: components["responses"]["AdminForbidden"];
@@ -1067,9 +1217,44 @@ export interface operations {
             400: components["responses"]["AdminBadRequest"];
             401: components["responses"]["AdminUnauthorized"];
             403: components["responses"]["AdminForbidden"];
-            409: components["responses"]["AdminTokenConflict"];
+            409: components["responses"]["AdminConflict"];
             413: components["responses"]["AdminPayloadTooLarge"];
             415: components["responses"]["AdminUnsupportedMediaType"];
+            500: components["responses"]["AdminInternalError"];
+            503: components["responses"]["AdminServiceUnavailable"];
+        };
+    };
+    AdminDeleteUserSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id, 1-256 characters after percent-decoding (longer is a 400). */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "cache-control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        message: "Sessions deleted";
+                        deleted: number;
+                    };
+                };
+            };
+            400: components["responses"]["AdminBadRequest"];
+            401: components["responses"]["AdminUnauthorized"];
+            403: components["responses"]["AdminForbidden"];
+            413: components["responses"]["AdminPayloadTooLarge"];
             500: components["responses"]["AdminInternalError"];
             503: components["responses"]["AdminServiceUnavailable"];
         };
@@ -1150,7 +1335,7 @@ export interface operations {
                     "application/json": {
                         /** @constant */
                         message?: "Sessions retrieved successfully";
-                        data: components["schemas"]["Session"][];
+                        data: components["schemas"]["UserSession"][];
                     } & WithRequired<components["schemas"]["UserSuccess"], "data">;
                 };
             };
@@ -1163,7 +1348,13 @@ export interface operations {
     };
     UserDeleteAllSessions: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description `all` (default) or `others`. Any other value is a 400; `others` with a credential that has
+                 *     no session (a plain user JWT) is a 400.
+                 */
+                scope?: "all" | "others";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1179,13 +1370,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @constant */
-                        message?: "All sessions deleted successfully";
-                        data?: never;
-                    } & components["schemas"]["UserSuccess"];
+                        /** @enum {unknown} */
+                        message?: "All sessions deleted successfully" | "Other sessions deleted successfully";
+                        data: {
+                            deleted: number;
+                        };
+                    } & WithRequired<components["schemas"]["UserSuccess"], "data">;
+                };
+            };
+            400: components["responses"]["UserBadRequest"];
+            401: components["responses"]["UserUnauthorized"];
+            413: components["responses"]["UserPayloadTooLarge"];
+            500: components["responses"]["UserInternalError"];
+            503: components["responses"]["UserServiceUnavailable"];
+        };
+    };
+    UserCurrentSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The current session. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "cache-control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserSuccess"];
                 };
             };
             401: components["responses"]["UserUnauthorized"];
+            /** @description The credential has no session. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "cache-control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserError"];
+                };
+            };
             413: components["responses"]["UserPayloadTooLarge"];
             500: components["responses"]["UserInternalError"];
             503: components["responses"]["UserServiceUnavailable"];
@@ -1196,8 +1427,11 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Session id. Anything outside the pattern (after percent-decoding) is a 400. */
-                id: components["parameters"]["SessionId"];
+                /**
+                 * @description One of the caller's session ids, or `current`: the session behind the caller's credential.
+                 *     Anything outside the pattern (after percent-decoding) is a 400.
+                 */
+                id: components["parameters"]["OwnSessionId"];
             };
             cookie?: never;
         };
@@ -1220,7 +1454,7 @@ export interface operations {
             };
             400: components["responses"]["UserBadRequest"];
             401: components["responses"]["UserUnauthorized"];
-            /** @description Absent, expired, or another user's session. */
+            /** @description Absent, expired, or another user's session (or `current` without a current session). */
             404: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -1250,8 +1484,11 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Session id. Anything outside the pattern (after percent-decoding) is a 400. */
-                id: components["parameters"]["SessionId"];
+                /**
+                 * @description One of the caller's session ids, or `current`: the session behind the caller's credential.
+                 *     Anything outside the pattern (after percent-decoding) is a 400.
+                 */
+                id: components["parameters"]["OwnSessionId"];
             };
             cookie?: never;
         };
@@ -1274,7 +1511,7 @@ export interface operations {
             };
             400: components["responses"]["UserBadRequest"];
             401: components["responses"]["UserUnauthorized"];
-            /** @description Absent, expired, or another user's session. */
+            /** @description Absent, expired, or another user's session (or `current` without a current session). */
             404: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];

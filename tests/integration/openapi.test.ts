@@ -70,6 +70,8 @@ const session = {
   expires_at: "2030-01-02T00:00:00.000Z",
   is_active: true,
   deactivated_at: null,
+  last_active_at: "2030-01-01T00:00:00.000Z",
+  idle_expires_at: null,
 };
 
 describe("openapi.yaml", () => {

@@ -84,9 +84,9 @@ describe("npm start", () => {
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
 
-    const stopping = Date.now();
+    // Exit status 0: a clean stop. Past its 5 s budget the runner exits 1 (or is killed), so no
+    // wall-clock check is needed, and none would hold on a busy machine.
     expect(await first.stop()).toBe(0);
-    expect(Date.now() - stopping).toBeLessThan(6_000);
     expect(javaProcessesUsing(dataDir)).toEqual([]);
 
     const second = await startRunner(asUser, { dataDir, port });
@@ -99,7 +99,7 @@ describe("npm start", () => {
       await second.stop();
     }
     expect(javaProcessesUsing(dataDir)).toEqual([]);
-  });
+  }, 240_000); // two runners, each starting its own DynamoDB Local
 
   it("says in one line what to install when Java is missing, and exits non-zero", () => {
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: "/nonexistent", PORT: "0" };
@@ -144,7 +144,7 @@ describe("npm start", () => {
       },
     });
     expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
-  });
+  }, 180_000);
 
   it.each([
     [{}, "JWKS_URL is set without JWT_ISSUER and JWT_AUDIENCE"],

@@ -91,9 +91,9 @@ export const uniqueUser = (prefix = "user") =>
   `${prefix}-${process.pid}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
 
 let docClient: DynamoDBDocumentClient | undefined;
-export function table() {
+/** The shared integration table, or another table of the same DynamoDB Local (a test's own runner). */
+export function table(TableName = inject("tableName")) {
   docClient ??= DynamoDBDocumentClient.from(localClient(inject("dynamoEndpoint")));
-  const TableName = inject("tableName");
   return {
     get: async (id: string) =>
       (await docClient?.send(new GetCommand({ TableName, Key: { id }, ConsistentRead: true })))?.Item,

@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
@@ -22,9 +22,11 @@ export const TEST_SECRET = "integration-secret-integration-secret-0123456789";
 
 let dynamo: DynamoDbLocal | undefined;
 let runner: Runner | undefined;
+let logDir: string | undefined;
 
 export async function setup(project: TestProject) {
-  const logFile = join(mkdtempSync(join(tmpdir(), "sessions-it-")), "runner.log");
+  logDir = mkdtempSync(join(tmpdir(), "sessions-it-"));
+  const logFile = join(logDir, "runner.log");
   const tableName = "sessions-it";
   dynamo = await startDynamoDbLocal({ dataDir: null });
   runner = await startRunner(
@@ -41,4 +43,5 @@ export async function setup(project: TestProject) {
 export async function teardown() {
   await runner?.stop();
   await dynamo?.stop();
+  if (logDir) rmSync(logDir, { recursive: true, force: true });
 }

@@ -65,7 +65,8 @@ export async function startRunner(env: Record<string, string>, options: RunnerOp
     return child.exitCode;
   };
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  // Generous: on a busy machine the runner (and its own DynamoDB Local, if any) can take a while.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) {
       await stop();

@@ -71,6 +71,8 @@ interface PlantOptions {
   createdAt?: string;
   tokenDigest?: string;
   isActive?: boolean;
+  /** Another table than the shared integration table (a test's own runner). */
+  tableName?: string;
 }
 
 /**
@@ -83,7 +85,7 @@ export async function plantSession(userId: string, expiresAt: string, options: P
   const id = options.id ?? randomBytes(24).toString("base64url");
   const createdAt = options.createdAt ?? new Date(Date.now() - 1_000).toISOString();
   const ttl = Math.ceil(Date.parse(expiresAt) / 1000) + 86_400;
-  await table().put({
+  await table(options.tableName).put({
     id,
     userId,
     feed: feedOf(id),
@@ -95,7 +97,7 @@ export async function plantSession(userId: string, expiresAt: string, options: P
     ...(options.tokenDigest && { tokenDigest: options.tokenDigest }),
   });
   if (options.tokenDigest) {
-    await table().put({
+    await table(options.tableName).put({
       id: `token#${options.tokenDigest}`,
       sessionId: id,
       expiresAt,
