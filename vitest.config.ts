@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
 // `npm test` runs every project: unit (mocked SDK), integration and hardening (real HTTP to the local
-// runner on DynamoDB Local), infra (CDK synthesis, template assertions, cdk-nag, bundle budget).
+// runner on DynamoDB Local), browser (the docs page in Chromium), infra (CDK synthesis, template
+// assertions, cdk-nag, bundle budget).
 const liveService = {
   globalSetup: ["tests/support/global-setup.ts"],
   testTimeout: 60_000,
@@ -21,6 +22,15 @@ export default defineConfig({
       },
       { test: { name: "integration", include: ["tests/integration/**/*.test.ts"], ...liveService } },
       { test: { name: "hardening", include: ["tests/hardening/**/*.test.ts"], ...liveService } },
+      {
+        // Starts its own runner and renders /docs in Debian's chromium; skipped, saying so, without it.
+        test: {
+          name: "browser",
+          include: ["tests/browser/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
       {
         test: {
           name: "infra",

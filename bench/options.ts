@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { parseCommandLine, usageExit } from "../lib/command-line.ts";
 
 export const PHASES = [
   "bundle",
@@ -44,26 +44,25 @@ const USAGE = `npm run bench -- [options]
   --out <file>            results file (default bench/results.json)`;
 
 export function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      phase: { type: "string" },
-      sessions: { type: "string" },
-      "small-sessions": { type: "string" },
-      "sessions-per-user": { type: "string" },
-      "cold-runs": { type: "string" },
-      iterations: { type: "string" },
-      "scale-iterations": { type: "string" },
-      duration: { type: "string" },
-      connections: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
+  const { values } = parseCommandLine(
+    {
+      args: argv,
+      options: {
+        phase: { type: "string" },
+        sessions: { type: "string" },
+        "small-sessions": { type: "string" },
+        "sessions-per-user": { type: "string" },
+        "cold-runs": { type: "string" },
+        iterations: { type: "string" },
+        "scale-iterations": { type: "string" },
+        duration: { type: "string" },
+        connections: { type: "string" },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+    USAGE,
+  );
   const phases = values.phase
     ? values.phase.split(",").map((p) => {
         const name = p.trim();
@@ -92,6 +91,5 @@ export function parseOptions(argv: string[]): Options {
 }
 
 function usage(message: string): never {
-  console.error(`${message}\n\n${USAGE}`);
-  process.exit(2);
+  return usageExit(message, USAGE);
 }

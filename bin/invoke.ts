@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine, usageExit } from "../lib/command-line.ts";
 import { devSecret } from "../lib/dev-secret.ts";
 import {
   BundledFunctions,
@@ -15,15 +15,17 @@ import { jwksEnvironmentProblem } from "../lib/jwks-settings.ts";
 // the built module's handler with the event (default events/<RouteId>.json) against the local table.
 
 const usage =
-  "usage: npm run invoke -- <RouteId> [event.json]\n" +
-  "       DYNAMODB_ENDPOINT=http://127.0.0.1:<port> (the endpoint `npm start` prints) [TABLE_NAME=sessions]";
+  "usage: npm run invoke -- <RouteId> [event.json] [--print-event]\n" +
+  "       DYNAMODB_ENDPOINT=http://127.0.0.1:<port> (the endpoint `npm start` prints) [TABLE_NAME=sessions]\n" +
+  "  --print-event  print the event with its placeholders filled instead of invoking (for sam local invoke)";
 
-const { positionals } = parseArgs({ allowPositionals: true, options: {} });
+const { positionals, values } = parseCommandLine(
+  { allowPositionals: true, options: { help: { type: "boolean" }, "print-event": { type: "boolean" } } },
+  usage,
+);
 const [routeId, eventArg] = positionals;
-if (!routeId) {
-  console.error(usage);
-  process.exit(2);
-}
+if (!routeId) usageExit("Name the route to invoke.", usage);
+if (positionals.length > 2) usageExit(`Too many arguments: "${positionals.slice(2).join(" ")}"`, usage);
 
 const settingsProblem = jwksEnvironmentProblem();
 if (settingsProblem !== undefined) {
@@ -61,9 +63,16 @@ Object.assign(
   lambdaEnvironment({ endpoint, tableName: process.env.TABLE_NAME || "sessions", jwtSecret }),
 );
 
+// The event goes to stdout alone: the sample session's creation must not log a line into it.
+if (values["print-event"]) process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
+
 const functions = new BundledFunctions();
 try {
   const event = await prepareEvent(eventFile, { jwtSecret, functions });
+  if (values["print-event"]) {
+    console.log(JSON.stringify(event, null, 2));
+    process.exit(0);
+  }
   const { bytes } = await functions.load(route);
   const started = performance.now();
   const result = await functions.invoke(route, event);

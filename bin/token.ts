@@ -1,7 +1,6 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { SignJWT } from "jose";
-import { devSecret } from "../lib/dev-secret.ts";
+import { devSecret, devToken } from "../lib/dev-secret.ts";
 
 // `npm run token -- --sub alice [--admin] [--ttl 3600] [--sid <session id>]`: a dev JWT signed with the
 // local secret (JWT_SECRET, or the one `npm start` keeps in the data folder).
@@ -39,16 +38,12 @@ if (!Number.isSafeInteger(ttl) || ttl <= 0) {
   console.error("--ttl must be a positive integer number of seconds");
   process.exit(2);
 }
-const secret = new TextEncoder().encode(devSecret(resolve(process.env.LOCAL_DATA_DIR ?? ".data")));
-const now = Math.floor(Date.now() / 1000);
-const jwt = new SignJWT({
-  ...(values.admin && { scope: "sessions:admin" }),
-  ...(values.sid && { sid: values.sid }),
-})
-  .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-  .setSubject(values.sub)
-  .setIssuedAt(now)
-  .setExpirationTime(now + ttl);
-if (process.env.JWT_ISSUER) jwt.setIssuer(process.env.JWT_ISSUER);
-if (process.env.JWT_AUDIENCE) jwt.setAudience(process.env.JWT_AUDIENCE);
-console.log(await jwt.sign(secret));
+const secret = devSecret(resolve(process.env.LOCAL_DATA_DIR ?? ".data"));
+console.log(
+  await devToken(secret, {
+    sub: values.sub,
+    admin: values.admin,
+    ttlSeconds: ttl,
+    ...(values.sid && { sid: values.sid }),
+  }),
+);

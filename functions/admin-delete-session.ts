@@ -1,6 +1,6 @@
 import { adminRoute } from "./shared/authenticated.ts";
 import { notFound, SessionNotFound } from "./shared/errors.ts";
-import { json } from "./shared/http.ts";
+import { counted, json } from "./shared/http.ts";
 import { sessionIdParam } from "./shared/input.ts";
 import { deleteSession } from "./shared/store/index.ts";
 
@@ -11,5 +11,5 @@ export const handler = adminRoute().handler(async (event) => {
       throw error instanceof SessionNotFound ? notFound(`Session with id ${id} not found`) : error;
     },
   );
-  return json({ message: "Session deleted" });
+  return counted({ sessionsDeleted: 1 }, json({ message: "Session deleted" }));
 });

@@ -1,12 +1,14 @@
 import { userRoute } from "./shared/authenticated.ts";
 import { SessionNotFound, sessionNotFound } from "./shared/errors.ts";
-import { ok } from "./shared/http.ts";
-import { sessionIdParam } from "./shared/input.ts";
+import { counted, ok } from "./shared/http.ts";
+import { ownSessionIdParam } from "./shared/input.ts";
 import { deactivateSession } from "./shared/store/index.ts";
 
 export const handler = userRoute().handler(async (event) => {
-  await deactivateSession(sessionIdParam(event), { ownerId: event.auth.sub }).catch((error: unknown) => {
+  const id = ownSessionIdParam(event, event.auth.sessionId);
+  if (id === undefined) throw sessionNotFound("deactivate");
+  await deactivateSession(id, { ownerId: event.auth.sub }).catch((error: unknown) => {
     throw error instanceof SessionNotFound ? sessionNotFound("deactivate") : error;
   });
-  return ok("Session deactivated successfully");
+  return counted({ sessionsDeactivated: 1 }, ok("Session deactivated successfully"));
 });

@@ -1,7 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BuildOptions } from "esbuild";
-import type { Route } from "./routes.ts";
+import { docsFilesOf, writeDocsFiles } from "./docs.ts";
+import type { Route, RouteId } from "./routes.ts";
 
 // How every function is bundled: the CDK stack passes these settings to NodejsFunction (see
 // lib/endpoint-function.ts), and the bundle budget test, `npm run invoke` and the benchmark build the
@@ -111,5 +112,8 @@ export async function bundleRoute(
   const result = await build(options);
   const [output] = Object.entries(result.metafile?.outputs ?? {});
   if (!output) throw new Error(`esbuild produced no output for ${route.id}`);
+  // The docs functions read their files beside the bundle, as in the Lambda package.
+  const files = docsFilesOf[route.id as RouteId];
+  if (files) writeDocsFiles(join(outdir, route.id), files);
   return { id: route.id, file: options.outfile as string, bytes: output[1].bytes };
 }

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
-import { SignJWT } from "jose";
 import { bundleRoute, projectRoot } from "./bundle.ts";
+import { devToken } from "./dev-secret.ts";
 import { functionDefaults, type Route, routes } from "./routes.ts";
 
 // `npm run invoke`: runs a route's deployable artifact (the esbuild bundle the stack uploads, not the
@@ -49,21 +49,6 @@ export function lambdaEnvironment(options: {
     AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? "local",
     AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? "local",
   };
-}
-
-export async function devToken(
-  secret: string,
-  claims: { sub: string; admin?: boolean; ttlSeconds?: number },
-): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT(claims.admin ? { scope: "sessions:admin" } : {})
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(claims.sub)
-    .setIssuedAt(now)
-    .setExpirationTime(now + (claims.ttlSeconds ?? 600));
-  if (process.env.JWT_ISSUER) jwt.setIssuer(process.env.JWT_ISSUER);
-  if (process.env.JWT_AUDIENCE) jwt.setAudience(process.env.JWT_AUDIENCE);
-  return jwt.sign(new TextEncoder().encode(secret));
 }
 
 /** Bundles routes into a private temporary folder (never cdk.out) and loads their handlers. */
@@ -113,12 +98,13 @@ function lambdaContext(route: Route): Context {
   };
 }
 
-const PLACEHOLDER = /\{\{(ADMIN_TOKEN|USER_TOKEN|SESSION_ID)\}\}/g;
+const PLACEHOLDER = /\{\{(ADMIN_TOKEN|USER_TOKEN|SESSION_ID|SESSION_TOKEN)\}\}/g;
 
 /**
  * Reads an event file and fills its placeholders: `{{ADMIN_TOKEN}}` and `{{USER_TOKEN}}` with fresh
  * dev tokens, `{{SESSION_ID}}` with a session of the sample user created for the occasion through the
- * AdminCreateSession bundle (so a get, delete or deactivate finds something to act on).
+ * AdminCreateSession bundle (so a get, delete or deactivate finds something to act on), and
+ * `{{SESSION_TOKEN}}` with that session's access token (a credential that has a current session).
  */
 export async function prepareEvent(
   file: string,
@@ -127,31 +113,34 @@ export async function prepareEvent(
   const text = readFileSync(file, "utf8");
   const wanted = new Set([...text.matchAll(PLACEHOLDER)].map((m) => m[1] as string));
   const values = new Map<string, string>();
-  if (wanted.has("ADMIN_TOKEN") || wanted.has("SESSION_ID")) {
+  const withSession = wanted.has("SESSION_ID") || wanted.has("SESSION_TOKEN");
+  if (wanted.has("ADMIN_TOKEN") || withSession) {
     values.set("ADMIN_TOKEN", await devToken(options.jwtSecret, { sub: ADMIN_SUBJECT, admin: true }));
   }
   if (wanted.has("USER_TOKEN")) {
     values.set("USER_TOKEN", await devToken(options.jwtSecret, { sub: SAMPLE_USER }));
   }
-  if (wanted.has("SESSION_ID")) {
-    values.set(
-      "SESSION_ID",
-      await createSampleSession(options.functions, values.get("ADMIN_TOKEN") as string),
-    );
+  if (withSession) {
+    const session = await createSampleSession(options.functions, values.get("ADMIN_TOKEN") as string);
+    values.set("SESSION_ID", session.id);
+    values.set("SESSION_TOKEN", session.accessToken);
   }
   const filled = text.replace(PLACEHOLDER, (_, name: string) => values.get(name) as string);
   return JSON.parse(filled) as APIGatewayProxyEventV2;
 }
 
-async function createSampleSession(functions: BundledFunctions, adminToken: string): Promise<string> {
+async function createSampleSession(
+  functions: BundledFunctions,
+  adminToken: string,
+): Promise<{ id: string; accessToken: string }> {
   const route = findRoute("AdminCreateSession");
   const event = JSON.parse(
     readFileSync(sampleEventPath(route.id), "utf8").replace("{{ADMIN_TOKEN}}", adminToken),
   );
   const result = await functions.invoke(route, event as APIGatewayProxyEventV2);
-  const body = JSON.parse(result.body ?? "null") as { id?: unknown } | null;
-  if (result.statusCode !== 201 || typeof body?.id !== "string") {
+  const body = JSON.parse(result.body ?? "null") as { id?: unknown; access_token?: unknown } | null;
+  if (result.statusCode !== 201 || typeof body?.id !== "string" || typeof body.access_token !== "string") {
     throw new Error(`Creating the sample session failed: ${result.statusCode} ${result.body}`);
   }
-  return body.id;
+  return { id: body.id, accessToken: body.access_token };
 }

@@ -30,9 +30,16 @@ export interface Route {
 
 // Every authenticated route reads the session behind a `sid`-bound JWT or an opaque token.
 const authRead = ["dynamodb:GetItem"] as const;
+// A user route's credential bound to a session is a use of it: one conditional UpdateItem of
+// `lastActiveAt` at most once per touch interval (section 8). Admin routes take a backend's JWT.
+const authUse = [...authRead, "dynamodb:UpdateItem"] as const;
 // Ending a session: one transaction marks it ended and deletes its token item (its parts are
 // authorized as UpdateItem and DeleteItem), then the session item is deleted.
 const ending = [...authRead, "dynamodb:UpdateItem", "dynamodb:DeleteItem"] as const;
+// Creating: the session (and a supplied token's item) in one transaction; under a per-user cap also
+// the user's cap item (GetItem, PutItem), its candidates (GetItem) and the ending of an evicted
+// session (UpdateItem, DeleteItem); a user without a cap item yet is read from the user index.
+const creating = [...ending, "dynamodb:PutItem"] as const;
 
 export const routes = [
   {
@@ -49,8 +56,7 @@ export const routes = [
     path: "/sessions",
     entry: "functions/admin-create-session.ts",
     family: "admin",
-    // A client-supplied token is registered in the same transaction (TransactWriteItems needs PutItem).
-    access: { table: [...authRead, "dynamodb:PutItem"], query: [] },
+    access: { table: creating, query: ["byUser"] },
   },
   {
     id: "AdminListSessions",
@@ -59,6 +65,15 @@ export const routes = [
     entry: "functions/admin-list-sessions.ts",
     family: "admin",
     access: { table: authRead, query: ["byCreated"] },
+  },
+  {
+    // RFC 7662: the credential check of the user family, read only (never a use).
+    id: "AdminIntrospect",
+    method: "POST",
+    path: "/sessions/introspect",
+    entry: "functions/admin-introspect.ts",
+    family: "admin",
+    access: { table: authRead, query: [] },
   },
   {
     id: "AdminGetSession",
@@ -82,7 +97,7 @@ export const routes = [
     path: "/sessions/user/{user_id}",
     entry: "functions/admin-create-user-session.ts",
     family: "admin",
-    access: { table: [...authRead, "dynamodb:PutItem"], query: [] },
+    access: { table: creating, query: ["byUser"] },
   },
   {
     id: "AdminListUserSessions",
@@ -101,12 +116,20 @@ export const routes = [
     access: { table: authRead, query: ["byUser"] },
   },
   {
+    id: "AdminDeleteUserSessions",
+    method: "DELETE",
+    path: "/sessions/user/{user_id}",
+    entry: "functions/admin-delete-user-sessions.ts",
+    family: "admin",
+    access: { table: ending, query: ["byUser"] },
+  },
+  {
     id: "UserListSessions",
     method: "GET",
     path: "/api/sessions",
     entry: "functions/user-list-sessions.ts",
     family: "user",
-    access: { table: authRead, query: ["byUser"] },
+    access: { table: authUse, query: ["byUser"] },
   },
   {
     id: "UserDeleteAllSessions",
@@ -115,6 +138,15 @@ export const routes = [
     entry: "functions/user-delete-all-sessions.ts",
     family: "user",
     access: { table: ending, query: ["byUser"] },
+  },
+  {
+    // Before `{id}` routes: a literal segment wins over a parameter, as in API Gateway's own matching.
+    id: "UserCurrentSession",
+    method: "GET",
+    path: "/api/sessions/current",
+    entry: "functions/user-current-session.ts",
+    family: "user",
+    access: { table: authUse, query: [] },
   },
   {
     id: "UserDeleteSession",
@@ -130,7 +162,34 @@ export const routes = [
     path: "/api/sessions/{id}/deactivate",
     entry: "functions/user-deactivate-session.ts",
     family: "user",
-    access: { table: [...authRead, "dynamodb:UpdateItem"], query: [] },
+    access: { table: authUse, query: [] },
+  },
+  {
+    // The API reference (Redoc) and the document it renders. Their own functions, so that no
+    // request-path bundle carries the renderer; the files they serve sit beside their bundles
+    // (lib/docs.ts).
+    id: "Docs",
+    method: "GET",
+    path: "/docs",
+    entry: "functions/docs.ts",
+    family: "ops",
+    access: { table: [], query: [] },
+  },
+  {
+    id: "DocsAsset",
+    method: "GET",
+    path: "/docs/{asset}",
+    entry: "functions/docs-asset.ts",
+    family: "ops",
+    access: { table: [], query: [] },
+  },
+  {
+    id: "OpenApiDocument",
+    method: "GET",
+    path: "/openapi.json",
+    entry: "functions/openapi-document.ts",
+    family: "ops",
+    access: { table: [], query: [] },
   },
   {
     // Serves `GET /sessions/` (a route key cannot end in `/`) and answers 404/405 in the family's own
@@ -157,7 +216,8 @@ const patterns = routes
   .map((route) => ({
     route: route as Route,
     names: [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as string),
-    regex: new RegExp(`^${route.path.replace(/\{\w+\}/g, "([^/]+)")}$`),
+    // A literal `.` (`/openapi.json`) must not match any character.
+    regex: new RegExp(`^${route.path.replace(/[.+*?^$()|[\]\\]/g, "\\$&").replace(/\{\w+\}/g, "([^/]+)")}$`),
   }));
 
 export interface RouteMatch {

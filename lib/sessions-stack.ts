@@ -15,9 +15,17 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
+import {
+  CONTEXT_KEYS,
+  type LifecycleSettings,
+  lifecycleSettings,
+} from "../functions/shared/lifecycle-settings.ts";
+import { docsFilesOf } from "./docs.ts";
 import { EndpointFunction } from "./endpoint-function.ts";
 import { jwksSettingsProblem } from "./jwks-settings.ts";
-import { functionDefaults, type Route, routes, usesStore } from "./routes.ts";
+import { LOCAL_INVOKE_VARIABLES } from "./local-invoke.ts";
+import { Monitoring, type MonitoringSettings, monitoringSettingsFromContext } from "./monitoring.ts";
+import { functionDefaults, type Route, type RouteId, routes, usesStore } from "./routes.ts";
 import { type KeyType, sessionTable } from "./table.ts";
 
 /** Everything an operator may set with `-c key=value` (see docs/deploy.md). */
@@ -33,6 +41,12 @@ export interface SessionsSettings {
   readonly jwksUrl?: string | undefined;
   readonly jwtIssuer?: string | undefined;
   readonly jwtAudience?: string | undefined;
+  /** Alarm thresholds and periods, the alarm email (lib/monitoring.ts). */
+  readonly monitoring: MonitoringSettings;
+  /** `-c localInvoke=true`: a template for `sam local invoke` (lib/local-invoke.ts). */
+  readonly localInvoke?: boolean;
+  /** The session lifecycle (idle clock, use recording, per-user cap); absent: the defaults. */
+  readonly lifecycle?: LifecycleSettings | undefined;
 }
 
 export const defaultSettings = {
@@ -101,11 +115,29 @@ export function settingsFromContext(node: Node): SessionsSettings {
     jwksUrl,
     jwtIssuer,
     jwtAudience,
+    monitoring: monitoringSettingsFromContext(node),
+    localInvoke: read("localInvoke") === "true",
+    // The functions' own validator, so a value the functions would refuse fails the synth instead.
+    lifecycle: lifecycleSettings(
+      (name) => read(CONTEXT_KEYS[name] ?? name),
+      "Context",
+      (name) => CONTEXT_KEYS[name] ?? name,
+    ),
   };
 }
 
 export interface SessionsStackProps extends StackProps {
   readonly settings: SessionsSettings;
+}
+
+/** The lifecycle settings as the functions read them; defaults are left out of the template. */
+function lifecycleEnvironment(settings: LifecycleSettings): Record<string, string> {
+  return {
+    ...(settings.idleSeconds > 0 && { SESSION_IDLE_SECONDS: String(settings.idleSeconds) }),
+    ...(settings.touchSeconds !== 60 && { SESSION_TOUCH_SECONDS: String(settings.touchSeconds) }),
+    ...(settings.maxPerUser > 0 && { SESSION_MAX_PER_USER: String(settings.maxPerUser) }),
+    ...(settings.limitPolicy !== "evict_oldest" && { SESSION_LIMIT_POLICY: settings.limitPolicy }),
+  };
 }
 
 const attributeType = (type: KeyType) => (type === "S" ? AttributeType.STRING : AttributeType.NUMBER);
@@ -115,6 +147,8 @@ export class SessionsStack extends Stack {
   readonly table: Table;
   readonly api: HttpApi;
   readonly functions = new Map<string, EndpointFunction>();
+  /** The alarm topic and the dashboard; other constructs add their alarms and panels through it. */
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: SessionsStackProps) {
     super(scope, id, props);
@@ -163,6 +197,8 @@ export class SessionsStack extends Stack {
       ...(settings.jwksUrl && { JWKS_URL: settings.jwksUrl }),
       ...(settings.jwtIssuer && { JWT_ISSUER: settings.jwtIssuer }),
       ...(settings.jwtAudience && { JWT_AUDIENCE: settings.jwtAudience }),
+      ...(settings.lifecycle && lifecycleEnvironment(settings.lifecycle)),
+      ...(settings.localInvoke && Object.fromEntries(LOCAL_INVOKE_VARIABLES.map((name) => [name, ""]))),
     };
 
     this.api = new HttpApi(this, "Api", {
@@ -201,10 +237,12 @@ export class SessionsStack extends Stack {
     for (const route of routes as readonly Route[]) {
       const fn = new EndpointFunction(this, route.id, {
         entry: route.entry,
+        docsFiles: docsFilesOf[route.id as RouteId],
         environment: usesStore(route) ? storeEnvironment : {},
         memoryMb: settings.memoryMb,
         logRetention: settings.logRetention,
         removalPolicy,
+        tracing: settings.monitoring.tracing,
       });
       this.grantTableAccess(fn, route);
       if (usesStore(route)) {
@@ -227,17 +265,34 @@ export class SessionsStack extends Stack {
         id: "AwsSolutions-APIG4",
         reason:
           route.family === "ops"
-            ? "Public by design: /health and the $default route (404/405 in the family's shape, GET /sessions/) answer before any credential is needed; the $default handler authenticates admin requests itself."
+            ? "Public by design: /health, the API reference (/docs, /openapi.json) and the $default route (404/405 in the family's shape, GET /sessions/) answer before any credential is needed; the $default handler authenticates admin requests itself."
             : "Authorization is enforced in the handler: jose verifies the bearer JWT (or the registered session token) and a strongly consistent session read, with per-family 401/403 bodies that an API Gateway authorizer cannot produce.",
       });
       this.functions.set(route.id, fn);
     }
+
+    this.monitoring = new Monitoring(this, "Monitoring", {
+      settings: settings.monitoring,
+      namespace: `Sessions/${settings.stage}`,
+      api: this.api,
+      accessLogs,
+      table: this.table,
+      functions: this.functions,
+    });
 
     new CfnOutput(this, "ApiUrl", { value: stage.url, description: "Base URL of the sessions API" });
     new CfnOutput(this, "TableName", { value: this.table.tableName, description: "DynamoDB table" });
     new CfnOutput(this, "JwtSecretArn", {
       value: jwtSecret.secretArn,
       description: "Secrets Manager secret holding the HS256 key (see docs/deploy.md for admin tokens)",
+    });
+    new CfnOutput(this, "AlarmTopicArn", {
+      value: this.monitoring.topic.topicArn,
+      description: "SNS topic every alarm notifies (subscribe with -c alarmEmail=… or any SNS subscription)",
+    });
+    new CfnOutput(this, "DashboardName", {
+      value: this.monitoring.dashboard.dashboardName,
+      description: "CloudWatch dashboard of the stack",
     });
   }
 

@@ -53,7 +53,9 @@ export async function shardsPhase(bench: Bench): Promise<PhaseOutcome> {
     const byShard = new Map<string, number[]>();
     seeded.ids.forEach((id, i) => {
       const shard = feedOf(id, shards);
-      byShard.set(shard, [...(byShard.get(shard) ?? []), i]);
+      const list = byShard.get(shard) ?? [];
+      list.push(i);
+      byShard.set(shard, list);
     });
     const deep: PageKey = {};
     for (const [shard, indexes] of byShard) {
@@ -83,7 +85,9 @@ export async function shardsPhase(bench: Bench): Promise<PhaseOutcome> {
         const elapsed = performance.now() - started;
         router.table = undefined;
         if (i < 0) continue;
-        samples.set(key, [...(samples.get(key) ?? []), elapsed]);
+        const list = samples.get(key) ?? [];
+        list.push(elapsed);
+        samples.set(key, list);
         capacity.set(key, { read: used.read, calls: used.calls });
       }
     }

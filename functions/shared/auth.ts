@@ -12,7 +12,7 @@ import {
 import LRUCache from "../../lib/shims/lru-cache.ts";
 import { config, jwtSecret } from "./config.ts";
 import { forbidden, HttpError, serviceUnavailable, unauthorized } from "./errors.ts";
-import { findSessionByToken, getSession, type Session } from "./store/index.ts";
+import { findSessionByToken, getSession, recordUse, type Session } from "./store/index.ts";
 
 export const ADMIN_SCOPE = "sessions:admin";
 /** Seconds of clock skew allowed on `exp` and `nbf`. */
@@ -29,8 +29,10 @@ export const TOKEN_MAX_LENGTH = 4096;
 export interface Principal {
   sub: string;
   scopes: ReadonlySet<string>;
-  /** The session a `sid`-bound JWT or an opaque token belongs to. */
+  /** The session a `sid`-bound JWT or an opaque token belongs to: the caller's current session. */
   sessionId?: string | undefined;
+  /** That session as the credential check read it (after recording this use). */
+  session?: Session | undefined;
 }
 
 export type Audience = "user" | "admin";
@@ -38,25 +40,90 @@ export type Audience = "user" | "admin";
 /**
  * Resolves `Authorization: Bearer …` to a principal, or throws 401/403 (503 only when the key source
  * or the store cannot answer). A credential that verifies as a JWT is a JWT; any other is looked up
- * as a registered session token (user family only).
+ * as a registered session token (user family only). On the user family a credential bound to a session
+ * is a use of that session: its idle clock is moved (at most once per touch interval).
  */
 export async function authenticate(
   authorization: string | undefined,
   audience: Audience,
 ): Promise<Principal> {
   const credential = bearer(authorization);
-  if (credential === undefined) throw unauthorized();
+  if (credential === undefined) throw unauthorized("missing");
+  const { principal } = await resolveCredential(credential, audience);
+  // A session's own credentials (its access token, its registered token) are used on the user family;
+  // the admin family takes a backend's JWT, whose checks are not a use of any session.
+  if (audience === "user" && principal.session) principal.session = await recordUse(principal.session);
+  return principal;
+}
 
+interface Resolved {
+  principal: Principal;
+  /** The JWT's verified claims; absent for an opaque token. */
+  claims?: VerifiedClaims;
+}
+
+/** The credential check shared by every route and by introspection; throws 401/403 (or 503). */
+async function resolveCredential(credential: string, audience: Audience): Promise<Resolved> {
   const claims = await verifyJwt(credential);
   if (claims) {
     const principal = await fromClaims(claims);
     if (audience === "admin" && !principal.scopes.has(ADMIN_SCOPE)) throw forbidden();
-    return principal;
+    return { principal, claims };
   }
-  if (audience === "admin" || !isSessionToken(credential)) throw unauthorized();
+  if (audience === "admin" || !isSessionToken(credential)) throw unauthorized("invalid");
   const session = await findSessionByToken(tokenDigest(credential));
-  if (!session?.isActive) throw unauthorized();
-  return { sub: session.userId, scopes: new Set(), sessionId: session.id };
+  if (!session) throw unauthorized("invalid");
+  if (!session.isActive) throw unauthorized("session_ended");
+  return { principal: { sub: session.userId, scopes: new Set(), sessionId: session.id, session } };
+}
+
+/** RFC 7662's answer for an active credential; an inactive one is `{ active: false }` alone. */
+export type Introspection =
+  | { active: false }
+  | {
+      active: true;
+      sub: string;
+      sid?: string;
+      exp: number;
+      iat?: number;
+      scope?: string;
+      token_type: "Bearer";
+    };
+
+/**
+ * Whether the user family would accept `credential` now, and what it stands for (RFC 7662). The
+ * same check as every request, but not a use: no clock moves. `exp` is the earliest known end.
+ */
+export async function introspect(credential: string): Promise<Introspection> {
+  let resolved: Resolved;
+  try {
+    if (Buffer.byteLength(credential) > MAX_CREDENTIAL_BYTES) return { active: false };
+    resolved = await resolveCredential(credential, "user");
+  } catch (error) {
+    if (error instanceof HttpError && error.status === 401) return { active: false };
+    throw error;
+  }
+  const { principal, claims } = resolved;
+  const session = principal.session;
+  const ends = [
+    typeof claims?.exp === "number" ? claims.exp : undefined,
+    session ? Math.floor(Date.parse(session.expiresAt) / 1000) : undefined,
+    session?.idleExpiresAt ? Math.floor(Date.parse(session.idleExpiresAt) / 1000) : undefined,
+  ].filter((value): value is number => value !== undefined);
+  const iat =
+    typeof claims?.iat === "number"
+      ? claims.iat
+      : session && Math.floor(Date.parse(session.createdAt) / 1000);
+  const scope = [...principal.scopes].join(" ");
+  return {
+    active: true,
+    sub: principal.sub,
+    ...(session && { sid: session.id }),
+    exp: Math.min(...ends),
+    ...(iat !== undefined && { iat }),
+    ...(scope !== "" && { scope }),
+    token_type: "Bearer",
+  };
 }
 
 function bearer(header: string | undefined): string | undefined {
@@ -176,10 +243,11 @@ async function fromClaims(claims: VerifiedClaims): Promise<Principal> {
   const scopes = new Set(typeof claims.scope === "string" ? claims.scope.split(" ").filter(Boolean) : []);
   // A provider's `sid` is its own session, not ours.
   if (!claims.issuedHere || claims.sid === undefined) return { sub: claims.sub, scopes };
-  if (typeof claims.sid !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(claims.sid)) throw unauthorized();
+  if (typeof claims.sid !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(claims.sid))
+    throw unauthorized("invalid");
   const session = await getSession(claims.sid);
-  if (!session?.isActive || session.userId !== claims.sub) throw unauthorized();
-  return { sub: claims.sub, scopes, sessionId: session.id };
+  if (!session?.isActive || session.userId !== claims.sub) throw unauthorized("session_ended");
+  return { sub: claims.sub, scopes, sessionId: session.id, session };
 }
 
 /** The access token handed out at creation: bound to its session by `sid`, expiring with it. */

@@ -1,5 +1,6 @@
 import { jwksSettingsProblem } from "../../lib/jwks-settings.ts";
 import { HttpError, internalError, serviceUnavailable } from "./errors.ts";
+import { type LifecycleSettings, lifecycleSettings } from "./lifecycle-settings.ts";
 
 // Configuration is read once per cold start; a missing or malformed value fails loudly with its name.
 
@@ -36,6 +37,11 @@ export const config = {
 
 const jwksProblem = jwksSettingsProblem(config);
 if (jwksProblem !== undefined) throw new Error(jwksProblem);
+
+// --- Session lifecycle (CONTRACT section 8): idle clock, use recording, per-user cap -------------
+
+/** Validated once per cold start; the local runner checks the same values before it starts. */
+export const lifecycle: LifecycleSettings = lifecycleSettings(optionalEnv);
 
 /**
  * The HS256 key. Locally and in tests it is `JWT_SECRET`; on AWS the stack passes `JWT_SECRET_ARN`

@@ -1,3 +1,5 @@
+import type { AuthFailureReason } from "../../lib/log-metrics.ts";
+
 // One error type for the whole service. `message` is the short title (seed 2's `message`), `details`
 // the human explanation (seed 2's `error.details`, the admin family's `detail`). Only errors with
 // `expose` reach the client as they are; anything else becomes a generic 500.
@@ -8,13 +10,15 @@ export class HttpError extends Error {
   readonly details: string;
   readonly expose: boolean;
   readonly headers: Record<string, string>;
+  /** Why a credential was refused: written on the request's log line, never sent to the client. */
+  readonly authFailure: AuthFailureReason | undefined;
 
   constructor(
     status: number,
     code: string,
     message: string,
     details: string = message,
-    options: { headers?: Record<string, string>; cause?: unknown } = {},
+    options: { headers?: Record<string, string>; cause?: unknown; authFailure?: AuthFailureReason } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = code;
@@ -23,22 +27,27 @@ export class HttpError extends Error {
     this.details = details;
     this.expose = status < 500 || status === 503;
     this.headers = options.headers ?? {};
+    this.authFailure = options.authFailure;
   }
 }
 
 export const badRequest = (details: string) =>
   new HttpError(400, "VALIDATION_ERROR", "Validation failed", details);
 
-export const unauthorized = (details = "Invalid or missing authentication token") =>
-  new HttpError(401, "UNAUTHORIZED", "Unauthorized", details, {
+/** The same answer whatever the reason, so a caller learns nothing about a credential it holds. */
+export const unauthorized = (reason: AuthFailureReason) =>
+  new HttpError(401, "UNAUTHORIZED", "Unauthorized", "Invalid or missing authentication token", {
     headers: { "www-authenticate": 'Bearer error="invalid_token"' },
+    authFailure: reason,
   });
 
 export const forbidden = () =>
-  new HttpError(403, "FORBIDDEN", "Forbidden", "This token does not carry the sessions:admin scope");
+  new HttpError(403, "FORBIDDEN", "Forbidden", "This token does not carry the sessions:admin scope", {
+    authFailure: "missing_scope",
+  });
 
 /** Seed 2's 404: the same answer whether the session is missing, expired or someone else's. */
-export const sessionNotFound = (action: "delete" | "deactivate") =>
+export const sessionNotFound = (action: "delete" | "deactivate" | "view") =>
   new HttpError(
     404,
     "SESSION_NOT_FOUND",
@@ -93,3 +102,16 @@ export class SessionNotFound extends Error {
 export class TokenAlreadyRegistered extends Error {
   override readonly name = "TokenAlreadyRegistered";
 }
+
+/** Raised by the store when a create would exceed the per-user cap under the `deny_new` policy. */
+export class SessionLimitReached extends Error {
+  override readonly name = "SessionLimitReached";
+}
+
+export const sessionLimitReached = (max: number) =>
+  new HttpError(
+    409,
+    "SESSION_LIMIT_REACHED",
+    "Session limit reached",
+    `This user already has the maximum of ${max} live sessions`,
+  );

@@ -229,3 +229,68 @@ function shallowerThan(value: unknown, maxDepth: number): boolean {
   }
   return true;
 }
+
+// --- Session lifecycle (CONTRACT section 8) -----------------------------------------------------
+
+/** The path id that names the caller's current session on the user routes taking `{id}`. */
+export const CURRENT = "current";
+
+/** A user route's `{id}`; `current` is the caller's current session, undefined when it has none. */
+export function ownSessionIdParam(event: PathEvent, currentId: string | undefined): string | undefined {
+  const id = sessionIdParam(event);
+  return id === CURRENT ? currentId : id;
+}
+
+export type DeleteScope = "all" | "others";
+
+/** `scope` of `DELETE /api/sessions`: `all` (the default) or `others`. */
+export function deleteScopeParam(event: PathEvent): DeleteScope {
+  const scope = event.queryStringParameters?.scope;
+  if (scope === undefined || scope === "all") return "all";
+  if (scope === "others") return "others";
+  throw badRequest("scope must be all or others");
+}
+
+export interface BodyEvent {
+  body?: unknown;
+  isBase64Encoded?: boolean;
+  headers?: Record<string, string | undefined>;
+}
+
+/**
+ * The `token` of an introspection request (RFC 7662): a form body (`application/x-www-form-urlencoded`,
+ * what the RFC specifies) or JSON `{"token": …}`. The form is read with URLSearchParams, the WHATWG
+ * parser built into Node: one flat field needs no dependency, and it yields strings only (no nested
+ * objects, nothing that could reach a prototype).
+ */
+export function introspectionToken(event: BodyEvent): string {
+  const type = (event.headers?.["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+  const raw = typeof event.body === "string" ? event.body : "";
+  const text = event.isBase64Encoded ? Buffer.from(raw, "base64").toString("utf8") : raw;
+  let tokens: unknown[];
+  if (type === "application/x-www-form-urlencoded") {
+    tokens = new URLSearchParams(text).getAll("token");
+  } else if (type === "application/json" || type?.endsWith("+json")) {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw badRequest("request body must be valid JSON");
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw badRequest("request body must be a JSON object with a token");
+    }
+    const token = (body as Record<string, unknown>).token;
+    tokens = token === undefined ? [] : [token];
+  } else {
+    throw badRequest(
+      'request body must be application/x-www-form-urlencoded (token=…) or application/json ({"token": …})',
+    );
+  }
+  if (tokens.length !== 1 || typeof tokens[0] !== "string" || tokens[0] === "") {
+    throw badRequest(
+      tokens.length > 1 ? "token must be given once" : "token is required (a non-empty string)",
+    );
+  }
+  return tokens[0];
+}

@@ -11,6 +11,10 @@ export interface SessionResource {
   expires_at: string;
   is_active: boolean;
   deactivated_at: string | null;
+  /** The last recorded use (section 8), written at most once per touch interval. */
+  last_active_at: string;
+  /** When the idle clock ends the session; null when idle expiry is off. */
+  idle_expires_at: string | null;
 }
 
 export function toResource(session: Session): SessionResource {
@@ -24,7 +28,17 @@ export function toResource(session: Session): SessionResource {
     expires_at: session.expiresAt,
     is_active: session.isActive,
     deactivated_at: session.deactivatedAt,
+    last_active_at: session.lastActiveAt,
+    idle_expires_at: session.idleExpiresAt,
   };
+}
+
+/** The user family's resource: `is_current` marks the session behind the caller's own credential. */
+export function toUserResource(
+  session: Session,
+  currentId: string | undefined,
+): SessionResource & { is_current: boolean } {
+  return { ...toResource(session), is_current: session.id === currentId };
 }
 
 /** Seed 1's `getAllSessions` embeds the user: the profile given at creation, its `id` the session's user. */

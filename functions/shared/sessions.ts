@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { issueAccessToken, tokenDigest } from "./auth.ts";
-import { TokenAlreadyRegistered, tokenConflict } from "./errors.ts";
+import { lifecycle } from "./config.ts";
+import { SessionLimitReached, sessionLimitReached, TokenAlreadyRegistered, tokenConflict } from "./errors.ts";
 import type { CreateInput } from "./input.ts";
 import { type SessionResource, toResource } from "./resource.ts";
 import { createSession } from "./store/index.ts";
@@ -46,6 +47,7 @@ export async function openSession(
     });
   } catch (error) {
     if (error instanceof TokenAlreadyRegistered) throw tokenConflict();
+    if (error instanceof SessionLimitReached) throw sessionLimitReached(lifecycle.maxPerUser);
     throw error;
   }
   const accessToken = await signing;

@@ -38,14 +38,17 @@ const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 const sessions: PoolSession[] = [];
 /** Every opaque token of the run (registered by a create, or planted), with every user it was registered for. */
 const tokenOwners = new Map<string, Set<string>>();
+/** Every session each opaque token was registered to. */
+const tokenSessions = new Map<string, Set<string>>();
 const knownTokens: string[] = [];
 /** Tokens of planted expired sessions: free to be registered again, by anyone. */
 const plantedTokens: string[] = [];
 /** How often the run reached the states the token checks are about, for the summary line. */
 const reached = { plantedTokenRegisteredAgain: 0, deleteAll: 0 };
 
-function registerToken(token: string, user: string) {
+function registerToken(token: string, user: string, sessionId: string) {
   if (!tokenOwners.has(token)) knownTokens.push(token);
+  tokenSessions.set(token, (tokenSessions.get(token) ?? new Set<string>()).add(sessionId));
   const owners = tokenOwners.get(token) ?? new Set<string>();
   owners.add(user);
   tokenOwners.set(token, owners);
@@ -86,7 +89,7 @@ beforeAll(async () => {
       });
       expect(r.status, r.text).toBe(201);
       sessions.push({ id: r.body.id, user, accessToken: r.body.access_token });
-      if (opaque) registerToken(opaque, user);
+      if (opaque) registerToken(opaque, user, r.body.id);
     }
   }
 }, 180_000);
@@ -209,6 +212,8 @@ const rawId = fc.oneof(
 const ref: fc.Arbitrary<Ref> = fc.oneof(
   { weight: 3, arbitrary: fc.nat().map((n) => ({ pool: n })) },
   { weight: 2, arbitrary: rawId.map((raw) => ({ raw })) },
+  // The caller's current session on the user routes (section 8); on admin routes an id like another.
+  { weight: 1, arbitrary: fc.constant({ raw: "current" }) },
 );
 const userRef: fc.Arbitrary<Ref> = fc.oneof(
   fc.constantFrom(...USERS, "fuzz-stranger").map((raw) => ({ raw })),
@@ -222,7 +227,21 @@ const path = fc.oneof(
     weight: 2,
     arbitrary: fc
       .array(
-        fc.oneof(fc.constantFrom("api", "sessions", "user", "last", "deactivate", "health", "", ".."), rawId),
+        fc.oneof(
+          fc.constantFrom(
+            "api",
+            "sessions",
+            "user",
+            "last",
+            "deactivate",
+            "current",
+            "introspect",
+            "health",
+            "",
+            "..",
+          ),
+          rawId,
+        ),
         {
           minLength: 1,
           maxLength: 6,
@@ -253,7 +272,19 @@ const path = fc.oneof(
 );
 const queryValue = fc.oneof(
   fc.integer({ min: -5, max: 2000 }).map(String),
-  fc.constantFrom("1e3", "0x10", "10.5", "", "NaN", "Infinity", "-0", "99999999999999999999", "1,2"),
+  fc.constantFrom(
+    "1e3",
+    "0x10",
+    "10.5",
+    "",
+    "NaN",
+    "Infinity",
+    "-0",
+    "99999999999999999999",
+    "1,2",
+    "others",
+    "all",
+  ),
   unicode,
   printable,
 );
@@ -265,7 +296,7 @@ const query = fc.oneof(
       .array(
         fc.tuple(
           fc.oneof(
-            fc.constantFrom("limit", "offset", "cursor", "user_id", "__proto__", "limit[]"),
+            fc.constantFrom("limit", "offset", "cursor", "user_id", "scope", "__proto__", "limit[]"),
             printable,
           ),
           queryValue,
@@ -404,6 +435,12 @@ const body = fc.oneof(
       '{"user_id":"fuzz-a"',
       "{'user_id':'fuzz-a'}",
       "user_id=fuzz-a",
+      // Introspection bodies (form and JSON), and their near misses.
+      "token=",
+      "token=abc&token=def",
+      "token=%ZZ",
+      '{"token":null}',
+      '{"token":["a"]}',
       "null",
       "[]",
       '"fuzz-a"',
@@ -476,10 +513,11 @@ function resolve(ref: Ref, field: "id" | "user"): string {
 }
 
 /**
- * The concrete request, and the users its credential may stand for (when it is a valid one): an opaque
- * token stands for any user it was ever registered for, as it may be registered anew in the batch.
+ * The concrete request, the users its credential may stand for (when it is a valid one): an opaque
+ * token stands for any user it was ever registered for, as it may be registered anew in the batch;
+ * and the sessions the path id `current` may name for it.
  */
-function materialize(g: Generated): { sent: Sent; actors: string[] } {
+function materialize(g: Generated): { sent: Sent; actors: string[]; current: string[] } {
   let path: string;
   if ("raw" in g.route) path = g.route.raw;
   else {
@@ -494,6 +532,8 @@ function materialize(g: Generated): { sent: Sent; actors: string[] } {
   const headers: Record<string, string> = {};
   for (const [k, v] of g.extraHeaders) headers[k] = v;
   let actors: string[] = [];
+  // The sessions behind a session's own credential: what the path id `current` names.
+  let current: string[] = [];
   const session = sessions[g.auth.n % sessions.length] as PoolSession;
   switch (g.auth.kind) {
     case "garbage":
@@ -506,11 +546,13 @@ function materialize(g: Generated): { sent: Sent; actors: string[] } {
     case "sid":
       headers.authorization = `Bearer ${session.accessToken}`;
       actors = [session.user];
+      current = [session.id];
       break;
     case "opaque": {
       const opaque = knownToken(g.auth.n);
       headers.authorization = `Bearer ${opaque}`;
       actors = [...(tokenOwners.get(opaque) ?? [])];
+      current = [...(tokenSessions.get(opaque) ?? [])];
       break;
     }
     case "admin":
@@ -529,6 +571,7 @@ function materialize(g: Generated): { sent: Sent; actors: string[] } {
   return {
     sent: { method: g.method, path: `${path}${g.query}`, headers, ...(body !== undefined && { body }) },
     actors,
+    current,
   };
 }
 
@@ -627,13 +670,27 @@ function explain(before: Map<string, string>, after: Map<string, string>, effect
         effects.created.has(item.sessionId),
         `token item ${id} moved to ${item.sessionId} without an acknowledged create`,
       ).toBe(true);
+    } else if (previous !== json && touchedOnly(sessionOf(previous), item)) {
+      // A use recorded by a request with the session's own credential (section 8): not a change of state.
     } else if (previous !== json) {
       const old = sessionOf(previous);
       expect(effects.deactivated.has(id), `item ${id} changed without an acknowledged deactivation`).toBe(
         true,
       );
-      const { isActive, deactivatedAt, deactivatedBy, updatedAt, ...rest } = item;
-      const { isActive: _a, deactivatedAt: _d, deactivatedBy: _b, updatedAt: _u, ...oldRest } = old;
+      // A deactivation (who did it included), possibly with a recorded use (section 8) in the same batch.
+      const { isActive, deactivatedAt, updatedAt, deactivatedBy, lastActiveAt, idleExpiresAt, ttl, ...rest } =
+        item;
+      const {
+        isActive: _a,
+        deactivatedAt: _d,
+        updatedAt: _u,
+        deactivatedBy: _b,
+        lastActiveAt: _l,
+        idleExpiresAt: _i,
+        ttl: _t,
+        ...oldRest
+      } = old;
+      expect(deactivatedBy).toBe(item.userId);
       expect(rest).toEqual(oldRest);
       expect(isActive).toBe(false);
     }
@@ -666,6 +723,17 @@ function holdsTogether(after: Map<string, string>, now: string) {
   }
 }
 
+/** Whether `after` differs from `before` only by a recorded use (later `lastActiveAt`, its idle window, TTL). */
+function touchedOnly(before: Record<string, unknown>, after: Record<string, unknown>): boolean {
+  const { lastActiveAt, idleExpiresAt, ttl, ...rest } = after;
+  const { lastActiveAt: l0, idleExpiresAt: _i, ttl: _t, ...oldRest } = before;
+  return (
+    typeof lastActiveAt === "string" &&
+    lastActiveAt > String(l0 ?? before.createdAt) &&
+    JSON.stringify(rest, Object.keys(rest).sort()) === JSON.stringify(oldRest, Object.keys(oldRest).sort())
+  );
+}
+
 interface Effects {
   created: Set<string>;
   /** Sessions created with a token of their own, by the key of that token's item. */
@@ -677,7 +745,7 @@ interface Effects {
   acknowledged: string[];
 }
 
-function record(sent: Sent, actors: string[], got: Received, effects: Effects) {
+function record(sent: Sent, actors: string[], current: string[], got: Received, effects: Effects) {
   if (got.status < 200 || got.status >= 300) return;
   effects.acknowledged.push(
     `${sent.method} ${sent.path.slice(0, 120)} as ${actors.join("|") || "-"} => ${got.status}`,
@@ -685,12 +753,18 @@ function record(sent: Sent, actors: string[], got: Received, effects: Effects) {
   const pathname = sent.path.split("?")[0] as string;
   const segments = pathname.split("/");
   const method = sent.method;
+  // `current` on a user route names the credential's own session (any of them, for a token that was
+  // registered more than once).
+  const idsOf = (segment: string) => {
+    const id = decodeSafe(segment);
+    return id === "current" && pathname.startsWith("/api/") ? current : [id];
+  };
   if (method === "POST" && got.status === 201) {
     effects.created.add(got.body.id);
     const user = got.body.user_id as string;
     if (typeof got.body.token === "string" && got.body.token !== got.body.access_token) {
       if (plantedTokens.includes(got.body.token)) reached.plantedTokenRegisteredAgain++;
-      registerToken(got.body.token, user);
+      registerToken(got.body.token, user, got.body.id);
       const key = `token#${digest(got.body.token)}`;
       effects.createdWithToken.set(key, [
         ...(effects.createdWithToken.get(key) ?? []),
@@ -701,10 +775,12 @@ function record(sent: Sent, actors: string[], got: Received, effects: Effects) {
   } else if (method === "DELETE" && pathname === "/api/sessions") {
     reached.deleteAll++;
     for (const actor of actors) effects.deletedAll.add(actor);
+  } else if (method === "DELETE" && pathname.startsWith("/sessions/user/")) {
+    effects.deletedAll.add(decodeSafe(segments.at(-1) as string));
   } else if (method === "DELETE") {
-    effects.deleted.add(decodeSafe(segments.at(-1) as string));
+    for (const id of idsOf(segments.at(-1) as string)) effects.deleted.add(id);
   } else if (method === "PATCH") {
-    effects.deactivated.add(decodeSafe(segments.at(-2) as string));
+    for (const id of idsOf(segments.at(-2) as string)) effects.deactivated.add(id);
   }
 }
 
@@ -720,8 +796,8 @@ describe("fuzzing the running service", () => {
           // Expired sessions with a registered token, as the TTL sweeper may leave them for days.
           for (const user of plants) {
             const token = `fuzz-planted-${crypto.randomUUID()}`;
-            await plantExpired(user, { tokenDigest: digest(token), tableName: TABLE });
-            registerToken(token, user);
+            const planted = await plantExpired(user, { tokenDigest: digest(token), tableName: TABLE });
+            registerToken(token, user, planted.id);
             plantedTokens.push(token);
           }
           const before = await snapshot();
@@ -734,12 +810,12 @@ describe("fuzzing the running service", () => {
             acknowledged: [],
           };
           await pool(batch, CONCURRENCY, async (g) => {
-            const { sent, actors } = materialize(g);
+            const { sent, actors, current } = materialize(g);
             const got = await send(sent);
             total++;
             statuses.set(got.status, (statuses.get(got.status) ?? 0) + 1);
             check(sent, got);
-            record(sent, actors, got, effects);
+            record(sent, actors, current, got, effects);
           });
           const after = await snapshot();
           explain(before, after, effects);

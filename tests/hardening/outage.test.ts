@@ -37,7 +37,7 @@ beforeAll(async () => {
   await ensureTable(client, TABLE);
   client.destroy();
   runner = await startRunner({ DYNAMODB_ENDPOINT: dynamo.endpoint, TABLE_NAME: TABLE, JWT_SECRET: SECRET });
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await runner?.stop();
@@ -92,20 +92,27 @@ describe("DynamoDB outage", () => {
         await sleep(15);
       }
     };
+    // Each phase lasts a while and until enough requests have answered in it: on a busy machine a
+    // fixed sleep may see none.
+    const until = async (minMs: number, enough: () => boolean) => {
+      const started = Date.now();
+      const deadline = started + 60_000;
+      while ((Date.now() - started < minMs || !enough()) && Date.now() < deadline) await sleep(100);
+    };
     const workers = [0, 1, 2, 3].map(worker);
-    await sleep(2_000);
+    await until(2_000, () => outcomes.filter((o) => o.phase === "before").length > 20);
 
     phase = "outage";
     const killedAt = Date.now();
     dynamo?.process.kill("SIGKILL");
     await new Promise((resolve) => dynamo?.process.once("exit", resolve));
-    await sleep(4_000);
+    await until(4_000, () => outcomes.filter((o) => o.at >= killedAt + 100).length > 5);
 
     phase = "recovering";
     const restartAt = Date.now();
     dynamo = await startDynamoDbLocal({ dataDir, port });
     const restoredAt = Date.now();
-    await sleep(4_000);
+    await until(4_000, () => outcomes.filter((o) => o.at >= restoredAt + 1_500).length > 20);
     running = false;
     await Promise.all(workers);
 
@@ -173,7 +180,7 @@ describe("DynamoDB outage", () => {
     console.info(
       `outage: ${outcomes.length} requests, ${unavailable.length} answered 503 (slowest ${Math.round(Math.max(...unavailable.map((o) => o.ms)))} ms), ${acknowledged.length} sessions acknowledged, ${stored} stored`,
     );
-  }, 90_000);
+  }, 300_000);
 
   it("answers 503 within the function timeout while the store is frozen, then recovers", async () => {
     const api = runner as Runner;

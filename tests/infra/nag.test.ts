@@ -1,11 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { App, Stack, Validations } from "aws-cdk-lib";
+import { App, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import cdkNag from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { afterAll, describe, expect, it } from "vitest";
+import { EndpointFunction } from "../../lib/endpoint-function.ts";
 import { type Route, routes } from "../../lib/routes.ts";
 import { SessionsStack, settingsFromContext } from "../../lib/sessions-stack.ts";
 
@@ -58,6 +60,22 @@ describe("cdk-nag AwsSolutions", () => {
     expect(findings.map((f) => f.ruleName)).toContain("AwsSolutions-IAM5[Resource::*]");
   });
 
+  it("still reports a wildcard in a function's own policy: X-Ray's acknowledgement covers its policy alone", () => {
+    const findings = nagFindings((app) => {
+      const stack = new Stack(app, "Control");
+      const fn = new EndpointFunction(stack, "Traced", {
+        entry: "functions/health.ts",
+        logRetention: RetentionDays.ONE_DAY,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      fn.addToRolePolicy(new PolicyStatement({ actions: ["dynamodb:GetItem"], resources: ["*"] }));
+      return stack;
+    });
+    expect(findings.map((f) => `${f.ruleName} ${f.violatingConstructs?.[0]?.constructPath}`)).toEqual([
+      "AwsSolutions-IAM5[Resource::*] Control/TracedRole/DefaultPolicy/Resource",
+    ]);
+  });
+
   for (const stage of ["dev", "prod"]) {
     it(`leaves no error and no warning unacknowledged on the ${stage} stack`, () => {
       const findings = nagFindings(sessionsStack(stage));
@@ -67,7 +85,7 @@ describe("cdk-nag AwsSolutions", () => {
     });
   }
 
-  it("acknowledges only APIG4 on each route and SMG4 on the secret, each with a reason", () => {
+  it("acknowledges only APIG4 on each route, SMG4 on the secret, X-Ray's wildcard and the alarm topic's encryption, each with a reason", () => {
     const outdir = mkdtempSync(join(tmpdir(), "sessions-nag-"));
     outdirs.push(outdir);
     const app = new App({ outdir, context: { "aws:cdk:bundling-stacks": [] } });
@@ -89,6 +107,8 @@ describe("cdk-nag AwsSolutions", () => {
     visit(stack);
     const expected = [
       "JwtSecret AwsSolutions-SMG4",
+      "TracingPolicy AwsSolutions-IAM5[Resource::*]",
+      "Monitoring/AlarmTopic AwsSolutions-SNS2",
       ...(routes as readonly Route[]).map((r) => `${r.id}Route AwsSolutions-APIG4`),
     ];
     expect(acknowledged.sort()).toEqual(expected.sort());

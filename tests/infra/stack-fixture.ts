@@ -34,13 +34,17 @@ export function removeSynthOutput(): void {
  * Synthesizes the stack the way bin/app.ts does, from context values. Bundling is skipped (the
  * template does not depend on the bundle's bytes); tests/infra/synth.test.ts covers the real one.
  */
-export function synthStack(context: Record<string, string> = {}, options: { bundle?: boolean } = {}) {
+export function synthStack(
+  context: Record<string, string> = {},
+  options: { bundle?: boolean; extend?: (stack: SessionsStack) => void } = {},
+) {
   const app = new App({
     outdir: synthOutdir(),
     context: { ...cdkJsonContext, ...(options.bundle ? {} : { "aws:cdk:bundling-stacks": [] }), ...context },
   });
   const settings = settingsFromContext(app.node);
   const stack = new SessionsStack(app, `Sessions-${settings.stage}`, { settings });
+  options.extend?.(stack);
   return { app, stack, template: Template.fromStack(stack), settings };
 }
 

@@ -53,8 +53,13 @@ describe("functions", () => {
         POWERTOOLS_LOGGER_LOG_EVENT: "false",
       });
     }
-    // Only the health check goes without: it neither authenticates nor reads the table.
-    expect(allRoutes.filter((route) => !usesStore(route)).map((route) => route.id)).toEqual(["Health"]);
+    // Only the health check and the docs go without: they neither authenticate nor read the table.
+    expect(allRoutes.filter((route) => !usesStore(route)).map((route) => route.id)).toEqual([
+      "Health",
+      "Docs",
+      "DocsAsset",
+      "OpenApiDocument",
+    ]);
   });
 
   it("passes JWKS_URL, JWT_ISSUER and JWT_AUDIENCE when the context sets them", () => {
@@ -257,14 +262,32 @@ describe("least privilege", () => {
    */
   const expectedAccess: Record<string, { table: string[]; query: string[]; secret: boolean }> = {
     Health: { table: [], query: [], secret: false },
-    AdminCreateSession: { table: ["GetItem", "PutItem"], query: [], secret: true },
+    // Creating under the per-user cap: the cap item and candidates (GetItem, PutItem), an eviction's
+    // end (UpdateItem, DeleteItem), a user without a cap item read from byUser.
+    AdminCreateSession: {
+      table: ["DeleteItem", "GetItem", "PutItem", "UpdateItem"],
+      query: ["byUser"],
+      secret: true,
+    },
+    AdminIntrospect: { table: ["GetItem"], query: [], secret: true },
     AdminListSessions: { table: ["GetItem"], query: ["byCreated"], secret: true },
     AdminGetSession: { table: ["GetItem"], query: [], secret: true },
     AdminDeleteSession: { table: ["DeleteItem", "GetItem", "UpdateItem"], query: [], secret: true },
-    AdminCreateUserSession: { table: ["GetItem", "PutItem"], query: [], secret: true },
+    AdminCreateUserSession: {
+      table: ["DeleteItem", "GetItem", "PutItem", "UpdateItem"],
+      query: ["byUser"],
+      secret: true,
+    },
     AdminListUserSessions: { table: ["GetItem"], query: ["byUser"], secret: true },
     AdminLastUserSession: { table: ["GetItem"], query: ["byUser"], secret: true },
-    UserListSessions: { table: ["GetItem"], query: ["byUser"], secret: true },
+    AdminDeleteUserSessions: {
+      table: ["DeleteItem", "GetItem", "UpdateItem"],
+      query: ["byUser"],
+      secret: true,
+    },
+    // A user route records the use of the session behind its credential (UpdateItem, section 8).
+    UserListSessions: { table: ["GetItem", "UpdateItem"], query: ["byUser"], secret: true },
+    UserCurrentSession: { table: ["GetItem", "UpdateItem"], query: [], secret: true },
     UserDeleteAllSessions: {
       table: ["DeleteItem", "GetItem", "UpdateItem"],
       query: ["byUser"],
@@ -272,6 +295,9 @@ describe("least privilege", () => {
     },
     UserDeleteSession: { table: ["DeleteItem", "GetItem", "UpdateItem"], query: [], secret: true },
     UserDeactivateSession: { table: ["GetItem", "UpdateItem"], query: [], secret: true },
+    Docs: { table: [], query: [], secret: false },
+    DocsAsset: { table: [], query: [], secret: false },
+    OpenApiDocument: { table: [], query: [], secret: false },
     Fallback: { table: ["GetItem"], query: ["byCreated"], secret: true },
   };
 
@@ -280,7 +306,7 @@ describe("least privilege", () => {
   });
 
   for (const route of allRoutes) {
-    it(`${route.id} may do exactly what its hand-written row says, plus logging`, () => {
+    it(`${route.id} may do exactly what its hand-written row says, plus logging and tracing`, () => {
       const row = expectedAccess[route.id];
       if (!row) throw new Error(`no hand-written IAM expectation for ${route.id}: add its row above`);
       const fn = resourcesOf(dev.template, "AWS::Lambda::Function")[logicalIdOf(dev.stack, route.id)];
@@ -291,13 +317,22 @@ describe("least privilege", () => {
         ...(row.secret ? [`secretsmanager:GetSecretValue ${JSON.stringify({ Ref: secretId })}`] : []),
         `logs:CreateLogStream ${JSON.stringify(logGroup)}`,
         `logs:PutLogEvents ${JSON.stringify(logGroup)}`,
+        'xray:PutTelemetryRecords "*"',
+        'xray:PutTraceSegments "*"',
       ].sort();
       expect(grantsOf(route.id)).toEqual(expected);
     });
   }
 
-  it("grants no wildcard action or resource and never Scan", () => {
-    const text = JSON.stringify(resourcesOf(dev.template, "AWS::IAM::Policy"));
+  it("grants no wildcard action or resource but X-Ray's, in a policy of its own, and never Scan", () => {
+    const policies = Object.values(resourcesOf(dev.template, "AWS::IAM::Policy"));
+    const tracing = policies.filter((p) => JSON.stringify(p).includes('"*"'));
+    expect(tracing).toHaveLength(1);
+    // X-Ray's write actions take no resource ARN; nothing else may share their statement or policy.
+    expect(tracing[0]?.Properties.PolicyDocument.Statement).toEqual([
+      { Action: ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], Effect: "Allow", Resource: "*" },
+    ]);
+    const text = JSON.stringify(policies.filter((p) => p !== tracing[0]));
     expect(text).not.toMatch(/"[a-z0-9-]+:\*"|"\*"|:\*"/);
     expect(text).not.toContain("dynamodb:Scan");
   });
@@ -332,9 +367,15 @@ describe("the JWT secret", () => {
 });
 
 describe("outputs", () => {
-  it("names the API URL, the table and the secret", () => {
+  it("names the API URL, the table, the secret, the alarm topic and the dashboard", () => {
     const outputs = dev.template.toJSON().Outputs;
-    expect(Object.keys(outputs).sort()).toEqual(["ApiUrl", "JwtSecretArn", "TableName"]);
+    expect(Object.keys(outputs).sort()).toEqual([
+      "AlarmTopicArn",
+      "ApiUrl",
+      "DashboardName",
+      "JwtSecretArn",
+      "TableName",
+    ]);
     const [tableId] = only(resourcesOf(dev.template, "AWS::DynamoDB::Table"));
     expect(outputs.TableName.Value).toEqual({ Ref: tableId });
     expect(JSON.stringify(outputs.ApiUrl.Value)).toContain("execute-api");

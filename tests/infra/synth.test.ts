@@ -1,10 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleRoute, projectRoot } from "../../lib/bundle.ts";
-import { type Route, routes } from "../../lib/routes.ts";
+import { docsFilesOf, openapiDocument } from "../../lib/docs.ts";
+import { type Route, type RouteId, routes } from "../../lib/routes.ts";
 
 // The real thing: the pinned CLI runs bin/app.ts (cdk.json), bundles every function with esbuild and
 // runs cdk-nag, all without an AWS account or network.
@@ -72,6 +73,16 @@ describe("npx cdk synth", () => {
     }
   });
 
+  it("stages the docs functions' files beside their bundles, and no others", () => {
+    for (const route of allRoutes) {
+      const staged = readdirSync(join(outdir, fnPathOf(route.id))).sort();
+      const files = docsFilesOf[route.id as RouteId] ?? [];
+      expect(staged, route.id).toEqual(["index.mjs", ...files.flatMap((f) => [f, `${f}.gz`])].sort());
+    }
+    const assets = join(outdir, fnPathOf("OpenApiDocument"));
+    expect(JSON.parse(readFileSync(join(assets, "openapi.json"), "utf8"))).toEqual(openapiDocument());
+  });
+
   it("fails, naming what is missing, for a JWKS URL without an issuer and an audience", () => {
     const refused = synth(join(work, "cdk.out-jwks"), [
       "stage=dev",
@@ -81,3 +92,11 @@ describe("npx cdk synth", () => {
     expect(refused.stderr).toContain("Context jwksUrl is set without jwtIssuer and jwtAudience");
   });
 });
+
+function fnPathOf(routeId: string): string {
+  const [, fn] =
+    Object.entries(template.Resources).find(
+      ([, r]) => r.Metadata?.["aws:cdk:path"] === `Sessions-dev/${routeId}/Resource`,
+    ) ?? [];
+  return fn?.Metadata["aws:asset:path"];
+}

@@ -53,6 +53,7 @@ function fake(status: number, body: unknown, headers: Record<string, string> = {
       "cache-control": "no-store",
       "x-content-type-options": "nosniff",
       "x-request-id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+      "x-content-type-options": "nosniff",
       ...headers,
     }),
     body,
@@ -70,6 +71,8 @@ const session = {
   expires_at: "2030-01-02T00:00:00.000Z",
   is_active: true,
   deactivated_at: null,
+  last_active_at: "2030-01-01T00:00:00.000Z",
+  idle_expires_at: null,
 };
 
 describe("openapi.yaml", () => {
@@ -121,11 +124,15 @@ describe("openapi.yaml", () => {
         Object.entries<any>(response.headers ?? {}).map(([name, header]) => [name, resolve(header)]),
       );
       const label = `${where} ${status}`;
+      const schemas = Object.values<any>(response.content ?? {}).map((media) => media.schema);
+      expect(schemas.length, label).toBeGreaterThan(0);
+      expect(schemas.every(Boolean), label).toBe(true);
+      // API Gateway's own 413 (a body over 10 MB) never reaches a function.
+      if (response["x-answered-by"] === "api-gateway") continue;
       expect(headers["x-request-id"]?.required, label).toBe(true);
       if (status === "401") expect(headers["www-authenticate"]?.required, label).toBe(true);
       if (status === "405") expect(headers.allow?.required, label).toBe(true);
       if (status === "503") expect(headers["retry-after"]?.required, label).toBe(true);
-      expect(response.content?.["application/json"]?.schema, label).toBeDefined();
     }
     for (const path of ["/sessions", "/sessions/", "/sessions/user/{user_id}"]) {
       expect(resolve<any>(spec.paths[path].get.responses["200"]).headers.link).toBeDefined();

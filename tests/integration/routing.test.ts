@@ -55,7 +55,8 @@ describe("unknown routes and methods", () => {
       ["POST", "/api/sessions/abc/deactivate", "PATCH"],
       ["DELETE", "/sessions", "POST, GET"],
       ["PATCH", "/sessions/abc", "GET, DELETE"],
-      ["DELETE", "/sessions/user/u1", "POST, GET"],
+      ["PATCH", "/sessions/user/u1", "POST, GET, DELETE"],
+      ["POST", "/api/sessions/current", "GET, DELETE"],
       ["POST", "/sessions/user/u1/last", "GET"],
       ["POST", "/health", "GET"],
       ["OPTIONS", "/sessions", "POST, GET"],
@@ -301,18 +302,24 @@ describe("every route", () => {
     const userAuth = await userToken(u);
     const a = await createFor(u);
     const b = await createFor(u);
+    const c = await createFor(u);
     const statuses: Record<string, number> = {};
     for (const route of routes) {
       if (route.path === "$default") continue;
       const path = route.path
         .replace("{id}", route.method === "PATCH" ? a.id : route.id === "UserDeleteSession" ? b.id : a.id)
-        .replace("{user_id}", u);
-      if (route.id === "AdminDeleteSession" || route.id === "UserDeleteAllSessions") continue;
-      const token = route.family === "admin" ? admin : route.family === "user" ? userAuth : undefined;
+        .replace("{user_id}", u)
+        .replace("{asset}", "init.js");
+      if (["AdminDeleteSession", "UserDeleteAllSessions", "AdminDeleteUserSessions"].includes(route.id))
+        continue;
+      // The current session needs a credential that has one.
+      const userCredential = route.id === "UserCurrentSession" ? c.access_token : userAuth;
+      const token = route.family === "admin" ? admin : route.family === "user" ? userCredential : undefined;
+      const body = route.id === "AdminIntrospect" ? { token: userAuth } : { userId: u };
       const response = await call(path, {
         method: route.method,
         ...(token && { token }),
-        ...(route.method === "POST" && { body: { userId: u } }),
+        ...(route.method === "POST" && { body }),
       });
       statuses[route.id] = response.status;
     }
@@ -320,6 +327,8 @@ describe("every route", () => {
     statuses.AdminDeleteSession = deleted.status;
     const all = await call("/api/sessions", { method: "DELETE", token: userAuth });
     statuses.UserDeleteAllSessions = all.status;
+    const ofUser = await call(`/sessions/user/${u}`, { method: "DELETE", token: admin });
+    statuses.AdminDeleteUserSessions = ofUser.status;
     const slash = await call("/sessions/", { token: admin });
     statuses.Fallback = slash.status;
     expect(statuses).toEqual(Object.fromEntries(routes.map((route) => [route.id, successStatus(route.id)])));

@@ -144,7 +144,7 @@ describe("npm start", () => {
       },
     });
     expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
-  });
+  }, 180_000);
 
   it.each([
     [{}, "JWKS_URL is set without JWT_ISSUER and JWT_AUDIENCE"],

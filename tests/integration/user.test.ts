@@ -62,6 +62,9 @@ describe("seed 2: GET /api/sessions", () => {
       expires_at: older.expires_at,
       is_active: true,
       deactivated_at: null,
+      last_active_at: older.created_at,
+      idle_expires_at: null,
+      is_current: false,
     });
   });
 
@@ -126,7 +129,10 @@ describe("seed 2: DELETE /api/sessions", () => {
     const theirs = await createFor(other);
     const response = await call("/api/sessions", { method: "DELETE", token: await userToken(userId) });
     expect(response.status).toBe(200);
-    expect(response.body).toEqual(envelope("All sessions deleted successfully"));
+    expect(response.body).toEqual({
+      ...envelope("All sessions deleted successfully"),
+      data: { deleted: 30 },
+    });
     expect(await adminListOf(userId)).toEqual([]);
     for (const session of mine.slice(0, 3)) expect(await table().get(session.id)).toBeUndefined();
     expect((await adminListOf(other)).map((s) => s.id)).toEqual([theirs.id]);
@@ -135,7 +141,7 @@ describe("seed 2: DELETE /api/sessions", () => {
   it("answers 200 when there is nothing to delete", async () => {
     const response = await call("/api/sessions", { method: "DELETE", token: await userToken(user("none")) });
     expect(response.status).toBe(200);
-    expect(response.body).toEqual(envelope("All sessions deleted successfully"));
+    expect(response.body).toEqual({ ...envelope("All sessions deleted successfully"), data: { deleted: 0 } });
   });
 });
 

@@ -179,6 +179,13 @@ export function expectMatchesSpec(method: string, path: string, response: ApiRes
         );
       }
     }
+  } else if (spec.content) {
+    // A documented body that is not JSON (the docs page and its files): its media type must match.
+    const contentType = response.headers.get("content-type") ?? "";
+    if (!Object.keys(spec.content).some((type) => contentType.split(";")[0]?.trim() === type))
+      problems.push(
+        `content-type is ${JSON.stringify(contentType)}, not one of ${Object.keys(spec.content)}`,
+      );
   } else if (response.text !== "") {
     problems.push("openapi.yaml documents no body, but one was sent");
   }

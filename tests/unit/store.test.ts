@@ -78,6 +78,8 @@ describe("createSession", () => {
         userAgent: undefined,
         profile: '{"email":"a@example.test"}',
         tokenDigest: undefined,
+        lastActiveAt: "2030-01-01T00:00:00.000Z",
+        idleExpiresAt: undefined,
       },
       ConditionExpression: "attribute_not_exists(#id)",
       ExpressionAttributeNames: { "#id": "id" },
@@ -118,9 +120,17 @@ describe("createSession", () => {
         CancellationReasons: [{ Code: "None" }, { Code: "ConditionalCheckFailed" }],
       }),
     );
+    // Whether the token's holder has ended is read consistently: here it is live.
+    ddb
+      .on(GetCommand, { Key: { id: `token#${"cd".repeat(32)}` } })
+      .resolves({ Item: { id: `token#${"cd".repeat(32)}`, sessionId: "s0", expiresAt: later } });
+    ddb
+      .on(GetCommand, { Key: { id: "s0" } })
+      .resolves({ Item: item("s0", { tokenDigest: "cd".repeat(32) }) });
     await expect(store.createSession(newSession("cd".repeat(32)))).rejects.toBeInstanceOf(
       TokenAlreadyRegistered,
     );
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(1);
   });
 });
 
@@ -200,7 +210,7 @@ describe("reads", () => {
       IndexName: "byUser",
       ScanIndexForward: false,
       Limit: 3,
-      FilterExpression: "#expiresAt > :now AND attribute_not_exists(#ended)",
+      FilterExpression: unexpired,
       ExpressionAttributeValues: { ":pk": "alice", ":now": now.toISOString() },
     });
     expect(page.items.map((s) => s.id)).toEqual(["a", "b"]);
@@ -211,9 +221,7 @@ describe("reads", () => {
     ddb.on(QueryCommand).resolves({ Items: [], ScannedCount: 0 });
     await store.listActiveUserSessions("alice", { limit: 100, offset: 0 }, now);
     const input = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
-    expect(input?.FilterExpression).toBe(
-      "(#expiresAt > :now AND attribute_not_exists(#ended)) AND (#isActive = :true)",
-    );
+    expect(input?.FilterExpression).toBe(`(${unexpired}) AND (#isActive = :true)`);
     expect(input?.ExpressionAttributeValues).toMatchObject({ ":true": true });
   });
 
@@ -305,8 +313,9 @@ describe("reads", () => {
   });
 });
 
-const ownerLive =
-  "attribute_exists(#userId) AND #expiresAt > :now AND attribute_not_exists(#ended) AND #userId = :owner";
+const unexpired =
+  "#expiresAt > :now AND attribute_not_exists(#ended) AND (attribute_not_exists(#idleExpiresAt) OR #idleExpiresAt > :now)";
+const ownerLive = `attribute_exists(#userId) AND ${unexpired} AND #userId = :owner`;
 
 describe("owner writes", () => {
   it("deactivation is conditioned on existence, expiry, the ended marker and owner, and keeps the first deactivatedAt", async () => {
@@ -375,6 +384,7 @@ describe("owner writes", () => {
               "#userId": "userId",
               "#expiresAt": "expiresAt",
               "#ended": "ended",
+              "#idleExpiresAt": "idleExpiresAt",
               "#ttl": "ttl",
             },
             ExpressionAttributeValues: {
@@ -472,7 +482,7 @@ describe("deleteUserSessions", () => {
     const count = await store.deleteUserSessions("alice", { ...userEnd("alice"), exceptId: "keep" }, now);
     expect(count).toBe(61);
     const query = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
-    expect(query?.FilterExpression).toBe("#expiresAt > :now AND attribute_not_exists(#ended)");
+    expect(query?.FilterExpression).toBe(unexpired);
     const transactions = ddb
       .commandCalls(TransactWriteCommand)
       .map((c) => c.args[0].input.TransactItems ?? []);

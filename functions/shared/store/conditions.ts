@@ -8,14 +8,16 @@ export interface Expression {
 }
 
 /**
- * The session has not expired and is not being ended (`ended` marker). An index query filters with
- * this alone: a filter may not name the index's own keys, and every item of a session index is a
- * session.
+ * The session has expired by neither clock (absolute `expiresAt`, idle `idleExpiresAt` when it has
+ * one) and is not being ended (`ended` marker). An index query filters with this alone: a filter may
+ * not name the index's own keys, and every item of a session index is a session. `gone` in items.ts
+ * is the same rule for an item already read.
  */
 export function unexpired(now: Date): Expression {
   return {
-    expression: "#expiresAt > :now AND attribute_not_exists(#ended)",
-    names: { "#expiresAt": "expiresAt", "#ended": "ended" },
+    expression:
+      "#expiresAt > :now AND attribute_not_exists(#ended) AND (attribute_not_exists(#idleExpiresAt) OR #idleExpiresAt > :now)",
+    names: { "#expiresAt": "expiresAt", "#ended": "ended", "#idleExpiresAt": "idleExpiresAt" },
     values: { ":now": now.toISOString() },
   };
 }
