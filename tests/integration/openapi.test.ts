@@ -53,7 +53,6 @@ function fake(status: number, body: unknown, headers: Record<string, string> = {
       "cache-control": "no-store",
       "x-content-type-options": "nosniff",
       "x-request-id": "0f8fad5b-d9cb-469f-a165-70867728950e",
-      "x-content-type-options": "nosniff",
       ...headers,
     }),
     body,
