@@ -12,6 +12,7 @@ import {
 } from "../lib/dynamodb-local.ts";
 import { jwksEnvironmentProblem } from "../lib/jwks-settings.ts";
 import { startLocalApi } from "../lib/local-api.ts";
+import { eventsSettings, startLocalEvents } from "../lib/local-events.ts";
 
 // `npm start`: DynamoDB Local (unless DYNAMODB_ENDPOINT is set), the table, and the whole API on PORT.
 
@@ -47,6 +48,14 @@ try {
   process.exit(1);
 }
 
+let eventSettings: ReturnType<typeof eventsSettings>;
+try {
+  eventSettings = eventsSettings(process.env);
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(1);
+}
+
 let dynamo: DynamoDbLocal | undefined;
 try {
   if (!process.env.DYNAMODB_ENDPOINT) {
@@ -62,11 +71,13 @@ try {
 const endpoint = process.env.DYNAMODB_ENDPOINT as string;
 const client = localClient(endpoint);
 const table = await ensureTable(client, tableName);
+const events = await startLocalEvents({ client, endpoint, tableName, dataDir, settings: eventSettings });
 client.destroy();
 const api = await startLocalApi({ port }).catch(async (error: unknown) => {
   const problem = listenProblem(error, port);
   if (problem === undefined) throw error;
   console.error(problem);
+  await events.stop();
   await dynamo?.stop();
   process.exit(1);
 });
@@ -84,6 +95,7 @@ console.log("Tokens: npm run token -- --sub alice            (user)");
 console.log("        npm run token -- --sub ops --admin      (admin: sessions:admin scope)");
 console.log(`Try:    curl ${api.url}/health`);
 console.log(`Docs:   ${api.url}/docs                   (the API reference; npx sessions --help for the CLI)`);
+console.log(events.summary);
 
 let stopping = false;
 async function shutdown(signal: string) {
@@ -93,6 +105,7 @@ async function shutdown(signal: string) {
   const force = setTimeout(() => process.exit(1), 5_000);
   force.unref();
   await api.close();
+  await events.stop();
   await dynamo?.stop();
   process.exit(0);
 }

@@ -16,6 +16,8 @@ export interface EndpointFunctionProps {
   /** Merged over the defaults below, never replacing them wholesale. */
   readonly environment?: Record<string, string>;
   readonly memoryMb?: number;
+  /** Functions off the request path (the events functions) may run longer than a route. */
+  readonly timeoutSeconds?: number;
   readonly logRetention: RetentionDays;
   /** Applies to the function's log group (and so follows the stage). */
   readonly removalPolicy: RemovalPolicy;
@@ -60,7 +62,7 @@ export class EndpointFunction extends NodejsFunction {
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memoryMb ?? functionDefaults.memoryMb,
-      timeout: Duration.seconds(functionDefaults.timeoutSeconds),
+      timeout: Duration.seconds(props.timeoutSeconds ?? functionDefaults.timeoutSeconds),
       role,
       logGroup,
       environment: { ...defaultEnvironment, ...props.environment },

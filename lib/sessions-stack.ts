@@ -10,7 +10,14 @@ import {
   LogGroupLogDestination,
 } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
-import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
+import {
+  AttributeType,
+  BillingMode,
+  ProjectionType,
+  StreamViewType,
+  Table,
+  TableEncryption,
+} from "aws-cdk-lib/aws-dynamodb";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
@@ -22,6 +29,7 @@ import {
 } from "../functions/shared/lifecycle-settings.ts";
 import { docsFilesOf } from "./docs.ts";
 import { EndpointFunction } from "./endpoint-function.ts";
+import { EventsPipeline } from "./events-pipeline.ts";
 import { jwksSettingsProblem } from "./jwks-settings.ts";
 import { LOCAL_INVOKE_VARIABLES } from "./local-invoke.ts";
 import { Monitoring, type MonitoringSettings, monitoringSettingsFromContext } from "./monitoring.ts";
@@ -47,6 +55,8 @@ export interface SessionsSettings {
   readonly localInvoke?: boolean;
   /** The session lifecycle (idle clock, use recording, per-user cap); absent: the defaults. */
   readonly lifecycle?: LifecycleSettings | undefined;
+  /** Also deliver every lifecycle event, signed, to this https:// URL (docs/events.md). */
+  readonly eventsWebhookUrl?: string | undefined;
 }
 
 export const defaultSettings = {
@@ -105,6 +115,10 @@ export function settingsFromContext(node: Node): SessionsSettings {
     { jwksUrl: "jwksUrl", jwtIssuer: "jwtIssuer", jwtAudience: "jwtAudience" },
   );
   if (jwksProblem !== undefined) throw new Error(`Context ${jwksProblem}`);
+  const eventsWebhookUrl = read("eventsWebhookUrl");
+  if (eventsWebhookUrl !== undefined && URL.parse(eventsWebhookUrl)?.protocol !== "https:") {
+    throw new Error(`Context eventsWebhookUrl must be an https:// URL, got "${eventsWebhookUrl}"`);
+  }
   return {
     stage,
     throttleRate: integer("throttleRate", defaultSettings.throttleRate, 1, 10_000),
@@ -123,6 +137,7 @@ export function settingsFromContext(node: Node): SessionsSettings {
       "Context",
       (name) => CONTEXT_KEYS[name] ?? name,
     ),
+    eventsWebhookUrl,
   };
 }
 
@@ -146,6 +161,7 @@ const attributeType = (type: KeyType) => (type === "S" ? AttributeType.STRING : 
 export class SessionsStack extends Stack {
   readonly table: Table;
   readonly api: HttpApi;
+  readonly events: EventsPipeline;
   readonly functions = new Map<string, EndpointFunction>();
   /** The alarm topic and the dashboard; other constructs add their alarms and panels through it. */
   readonly monitoring: Monitoring;
@@ -164,6 +180,7 @@ export class SessionsStack extends Stack {
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: sessionTable.ttlAttribute,
+      stream: StreamViewType[sessionTable.stream],
       encryption: TableEncryption.AWS_MANAGED,
       deletionProtection: keep,
       removalPolicy,
@@ -279,6 +296,15 @@ export class SessionsStack extends Stack {
       table: this.table,
       functions: this.functions,
     });
+    this.events = new EventsPipeline(this, "Events", {
+      table: this.table,
+      logRetention: settings.logRetention,
+      removalPolicy,
+      memoryMb: settings.memoryMb,
+      webhookUrl: settings.eventsWebhookUrl,
+      monitoring: this.monitoring,
+      tracing: settings.monitoring.tracing,
+    });
 
     new CfnOutput(this, "ApiUrl", { value: stage.url, description: "Base URL of the sessions API" });
     new CfnOutput(this, "TableName", { value: this.table.tableName, description: "DynamoDB table" });
@@ -294,6 +320,18 @@ export class SessionsStack extends Stack {
       value: this.monitoring.dashboard.dashboardName,
       description: "CloudWatch dashboard of the stack",
     });
+    new CfnOutput(this, "EventBusName", {
+      value: this.events.bus.eventBusName,
+      description: "EventBridge bus of the lifecycle events (docs/events.md)",
+    });
+    new CfnOutput(this, "EventsDeadLetterQueueUrl", { value: this.events.deadLetterQueue.queueUrl });
+    new CfnOutput(this, "EventsDeadLetterQueueArn", { value: this.events.deadLetterQueue.queueArn });
+    if (this.events.webhook) {
+      new CfnOutput(this, "EventsWebhookSecretArn", {
+        value: this.events.webhook.secret.secretArn,
+        description: "Signing key of the webhook target: receivers use whsec_ + its base64",
+      });
+    }
   }
 
   /** Exactly the route's declared access: its table actions on the table, Query on its indexes. */

@@ -18,6 +18,12 @@ export const sessionTable = {
   partitionKey: { name: "id", type: "S" },
   /** Epoch seconds; DynamoDB's sweeper deletes the item some time (up to days) after it passes. */
   ttlAttribute: "ttl",
+  /**
+   * The change stream the events function reads (lib/events-pipeline.ts, lib/local-events.ts): both
+   * images, because a REMOVE carries only the old one (who ended a session, and why) and a MODIFY
+   * is told apart from a touch by comparing the two.
+   */
+  stream: "NEW_AND_OLD_IMAGES",
   indexes: {
     /** Every per-user read: a user's sessions newest first, and their last session. */
     byUser: {
@@ -39,6 +45,7 @@ export const sessionTable = {
 } as const satisfies {
   partitionKey: KeyAttribute;
   ttlAttribute: string;
+  stream: "NEW_AND_OLD_IMAGES";
   indexes: Record<string, IndexDefinition>;
 };
 
@@ -85,6 +92,7 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       AttributeType,
     })),
     KeySchema: [{ AttributeName: sessionTable.partitionKey.name, KeyType: "HASH" }],
+    StreamSpecification: { StreamEnabled: true, StreamViewType: sessionTable.stream },
     GlobalSecondaryIndexes: indexes.map((index) => ({
       IndexName: index.name,
       KeySchema: [

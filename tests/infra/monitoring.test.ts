@@ -2,9 +2,6 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Duration } from "aws-cdk-lib";
 import { Alarm, Metric } from "aws-cdk-lib/aws-cloudwatch";
-import { Code, Function as LambdaFunction, Runtime } from "aws-cdk-lib/aws-lambda";
-import { LogGroup } from "aws-cdk-lib/aws-logs";
-import { Queue } from "aws-cdk-lib/aws-sqs";
 import { describe, expect, it } from "vitest";
 import { authFailure, eventCounts, requestCounts } from "../../lib/log-metrics.ts";
 import { defaultMonitoringSettings, TABLE_OPERATIONS } from "../../lib/monitoring.ts";
@@ -379,25 +376,14 @@ describe("other constructs of the stack", () => {
   });
 
   it("the events pipeline: DLQ depth and stream iterator age alarms, its function's alarms, its counts", () => {
-    const ids: Record<string, string> = {};
-    const { template } = synthStack(
-      {},
-      {
-        extend: (stack) => {
-          const fn = new LambdaFunction(stack, "Events", {
-            runtime: Runtime.NODEJS_24_X,
-            handler: "index.handler",
-            code: Code.fromInline("export const handler = async () => {};"),
-          });
-          const dlq = new Queue(stack, "EventsDlq", { enforceSSL: true });
-          const logGroup = new LogGroup(stack, "EventsLogs");
-          stack.monitoring.watchEventsPipeline({ fn, dlq, logGroup });
-          ids.fn = stack.getLogicalId(fn.node.defaultChild as never);
-          ids.dlq = stack.getLogicalId(dlq.node.defaultChild as never);
-          ids.logs = stack.getLogicalId(logGroup.node.defaultChild as never);
-        },
-      },
-    );
+    // The stack's own pipeline (lib/events-pipeline.ts), which the stack hands to the monitoring.
+    const { template, stack } = dev;
+    const fn = stack.events.publisher;
+    const ids: Record<string, string> = {
+      fn: stack.getLogicalId(fn.node.defaultChild as never),
+      dlq: stack.getLogicalId(stack.events.deadLetterQueue.node.defaultChild as never),
+      logs: stack.getLogicalId(fn.logGroup.node.defaultChild as never),
+    };
     const [topic] = only(resourcesOf(template, "AWS::SNS::Topic"));
     const depth = alarmOn(
       "AWS/SQS",

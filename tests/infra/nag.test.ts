@@ -43,8 +43,9 @@ function nagFindings(build: (app: App) => Stack): Violation[] {
   return report.pluginReports.filter((r) => r.pluginName === "AwsSolutions").flatMap((r) => r.violations);
 }
 
-const sessionsStack = (stage: string) => (app: App) => {
+const sessionsStack = (stage: string, eventsWebhookUrl?: string) => (app: App) => {
   app.node.setContext("stage", stage);
+  if (eventsWebhookUrl) app.node.setContext("eventsWebhookUrl", eventsWebhookUrl);
   return new SessionsStack(app, `Sessions-${stage}`, { settings: settingsFromContext(app.node) });
 };
 
@@ -76,20 +77,24 @@ describe("cdk-nag AwsSolutions", () => {
     ]);
   });
 
-  for (const stage of ["dev", "prod"]) {
-    it(`leaves no error and no warning unacknowledged on the ${stage} stack`, () => {
-      const findings = nagFindings(sessionsStack(stage));
+  for (const [stage, webhook] of [
+    ["dev", undefined],
+    ["prod", undefined],
+    ["dev", "https://hooks.example.com/sessions"],
+  ] as const) {
+    it(`leaves no error and no warning unacknowledged on the ${stage} stack${webhook ? " with the webhook target" : ""}`, () => {
+      const findings = nagFindings(sessionsStack(stage, webhook));
       expect(
         findings.map((f) => `${f.severity} ${f.ruleName} ${f.violatingConstructs?.[0]?.constructPath}`),
       ).toEqual([]);
     });
   }
 
-  it("acknowledges only APIG4 on each route, SMG4 on the secret, X-Ray's wildcard and the alarm topic's encryption, each with a reason", () => {
+  it("acknowledges only APIG4 on each route, SMG4 on the secrets, X-Ray's wildcard, the alarm topic's encryption and SQS3 on the events DLQ, each with a reason", () => {
     const outdir = mkdtempSync(join(tmpdir(), "sessions-nag-"));
     outdirs.push(outdir);
     const app = new App({ outdir, context: { "aws:cdk:bundling-stacks": [] } });
-    const stack = sessionsStack("dev")(app);
+    const stack = sessionsStack("dev", "https://hooks.example.com/sessions")(app);
     const acknowledged: string[] = [];
     const visit = (node: IConstruct) => {
       for (const entry of node.node.metadata) {
@@ -107,6 +112,8 @@ describe("cdk-nag AwsSolutions", () => {
     visit(stack);
     const expected = [
       "JwtSecret AwsSolutions-SMG4",
+      "Events/DeadLetters AwsSolutions-SQS3",
+      "Events/WebhookSecret AwsSolutions-SMG4",
       "TracingPolicy AwsSolutions-IAM5[Resource::*]",
       "Monitoring/AlarmTopic AwsSolutions-SNS2",
       ...(routes as readonly Route[]).map((r) => `${r.id}Route AwsSolutions-APIG4`),

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleRoute, projectRoot } from "../../lib/bundle.ts";
 import { docsFilesOf, openapiDocument } from "../../lib/docs.ts";
+import { EVENTS_ENTRY } from "../../lib/events-pipeline.ts";
 import { type Route, type RouteId, routes } from "../../lib/routes.ts";
 
 // The real thing: the pinned CLI runs bin/app.ts (cdk.json), bundles every function with esbuild and
@@ -61,11 +62,16 @@ describe("npx cdk synth", () => {
     const functions = Object.entries(template.Resources).filter(
       ([, r]) => r.Type === "AWS::Lambda::Function",
     );
-    expect(functions).toHaveLength(allRoutes.length);
+    // Every route's function, and the events function (lib/events-pipeline.ts).
+    const expected = [
+      ...allRoutes.map((route) => ({ id: route.id, entry: route.entry, path: route.id })),
+      { id: "EventsPublisher", entry: EVENTS_ENTRY, path: "Events/Publisher" },
+    ];
+    expect(functions).toHaveLength(expected.length);
     const ours = join(work, "ours");
-    for (const route of allRoutes) {
+    for (const route of expected) {
       const [, fn] =
-        functions.find(([, r]) => r.Metadata["aws:cdk:path"] === `Sessions-dev/${route.id}/Resource`) ?? [];
+        functions.find(([, r]) => r.Metadata["aws:cdk:path"] === `Sessions-dev/${route.path}/Resource`) ?? [];
       expect(fn, route.id).toBeDefined();
       const staged = readFileSync(join(outdir, fn?.Metadata["aws:asset:path"], "index.mjs"));
       const built = readFileSync((await bundleRoute(route, ours)).file);
