@@ -1,6 +1,5 @@
 import { resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import type { Client } from "openapi-fetch";
 import { createSessionsClient, type SessionsClient } from "sessions-service/client";
 import { devSecret, devToken } from "./dev-secret.ts";
 
@@ -118,11 +117,9 @@ const commands: Record<string, Command> = {
     positionals: 1,
     async run({ client, positionals, io, json }) {
       const [user] = positionals as [string];
-      const result = await loose(client).DELETE("/sessions/user/{user_id}", {
-        params: { path: { user_id: user } },
-      });
+      const result = await client.DELETE("/sessions/user/{user_id}", { params: { path: { user_id: user } } });
       if (result.error !== undefined) return refused(io, result);
-      const data = result.data as { message: string; deleted: number };
+      const { data } = result;
       io.out(json ? JSON.stringify(data, null, 2) : `${data.message}: ${data.deleted} of user ${user}`);
       return 0;
     },
@@ -135,10 +132,9 @@ const commands: Record<string, Command> = {
     positionals: 1,
     async run({ client, positionals, io, json }) {
       const [token] = positionals as [string];
-      const result = await loose(client).POST("/sessions/introspect", { body: { token } });
+      const result = await client.POST("/sessions/introspect", { body: { token } });
       if (result.error !== undefined) return refused(io, result);
-      const data = result.data as Record<string, unknown>;
-      io.out(json ? JSON.stringify(data, null, 2) : keyValues(data));
+      io.out(json ? JSON.stringify(result.data, null, 2) : keyValues(result.data));
       return 0;
     },
   },
@@ -303,16 +299,6 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.err(`sessions: ${unreachable(error, url)}`);
     return 1;
   }
-}
-
-/**
- * The client without its path types, for the contract's lifecycle routes (section 8: end every session
- * of a user, introspection) while openapi.yaml, and so the generated types, do not hold them yet.
- */
-// biome-ignore lint/suspicious/noExplicitAny: openapi-fetch's untyped form is Client<any-valued paths>.
-type LooseClient = Client<Record<string, any>>;
-function loose(client: SessionsClient): LooseClient {
-  return client as unknown as LooseClient;
 }
 
 function refused(io: Io, result: { error?: unknown; response: Response }): number {

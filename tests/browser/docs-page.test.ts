@@ -10,9 +10,10 @@ import { type Runner, startRunner } from "../support/runner.ts";
 // every request to a host other than the local runner blocked: the page must render every operation
 // of openapi.yaml from the service's own files, with no script error. Saves docs/api-reference.png.
 
-const CHROMIUM = "/usr/bin/chromium";
+/** Debian's chromium, or another Chromium build named by CHROMIUM_PATH (e.g. google-chrome). */
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
-const MISSING = `${CHROMIUM} not found: the docs page is not rendered (apt-get install chromium; .ci/run does)`;
+const MISSING = `${CHROMIUM} not found: the docs page is not rendered (apt-get install chromium, which .ci/run does, or set CHROMIUM_PATH)`;
 if (!hasChromium) console.warn(`tests/browser/docs-page.test.ts: ${MISSING}`);
 
 const SCREENSHOT = join(projectRoot, "docs", "api-reference.png");

@@ -1,8 +1,9 @@
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectRoot } from "../../lib/bundle.ts";
 
@@ -16,6 +17,7 @@ let server: Server;
 let url: string;
 const seen: string[] = [];
 
+const execFileAsync = promisify(execFile);
 const run = (command: string, args: string[], cwd: string) =>
   spawnSync(command, args, {
     cwd,
@@ -58,7 +60,7 @@ describe("the packed package", () => {
     expect(files.filter((f) => /\/(functions|lib|tests|bench)\//.test(f))).toEqual([]);
   });
 
-  it("imports as sessions-service/client with plain Node and calls the API", () => {
+  it("imports as sessions-service/client with plain Node and calls the API", async () => {
     writeFileSync(
       join(consumer, "use.mjs"),
       [
@@ -68,9 +70,12 @@ describe("the packed package", () => {
         "console.log(response.status, JSON.stringify(data));",
       ].join("\n"),
     );
-    const result = run(process.execPath, ["use.mjs", url], consumer);
-    expect(result.status, result.stderr).toBe(0);
-    expect(result.stdout.trim()).toBe('200 {"status":"ok"}');
+    // Asynchronously: the API it calls is served by this very process.
+    const { stdout } = await execFileAsync(process.execPath, ["use.mjs", url], {
+      cwd: consumer,
+      timeout: 60_000,
+    });
+    expect(stdout.trim()).toBe('200 {"status":"ok"}');
     expect(seen).toContain("GET /health Bearer t0ken");
   });
 

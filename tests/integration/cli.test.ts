@@ -103,6 +103,7 @@ describe("npx sessions: commands against the API", () => {
     expect(JSON.parse(all.stdout).map((s: { id: string }) => s.id)).toContain(session.id);
 
     const got = cli(["get", session.id], admin);
+    expect(got.status, got.stderr).toBe(0);
     expect(got.stdout).toMatch(new RegExp(`^user_id\\s+${user}$`, "m"));
 
     const revoked = cli(["revoke", session.id], admin);

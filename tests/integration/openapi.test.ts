@@ -51,8 +51,8 @@ function fake(status: number, body: unknown, headers: Record<string, string> = {
     headers: new Headers({
       "content-type": "application/json; charset=utf-8",
       "cache-control": "no-store",
-      "x-request-id": "0f8fad5b-d9cb-469f-a165-70867728950e",
       "x-content-type-options": "nosniff",
+      "x-request-id": "0f8fad5b-d9cb-469f-a165-70867728950e",
       ...headers,
     }),
     body,
@@ -229,6 +229,14 @@ describe("expectMatchesSpec", () => {
         fake(200, { ...session, created_at: "2030-01-01T00:00:00Z" }),
       ),
     ).toThrow(/created_at/);
+  });
+
+  it("fails on a response without x-content-type-options: nosniff", () => {
+    const response = fake(200, session);
+    response.headers.delete("x-content-type-options");
+    expect(() => expectMatchesSpec("GET", "/sessions/abc", response)).toThrow(
+      /x-content-type-options is null, not nosniff/,
+    );
   });
 
   it("fails when a required header is missing or malformed", () => {

@@ -18,6 +18,7 @@ const resource = {
   expires_at: "2026-12-01T10:00:00.000Z",
   is_active: true,
   deactivated_at: null,
+  // The two clocks (section 8): the last use is the creation until a use is recorded; idle expiry off.
   last_active_at: "2026-11-30T10:00:00.000Z",
   idle_expires_at: null,
 };
