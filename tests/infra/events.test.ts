@@ -10,7 +10,7 @@ import type { CfnFunction } from "aws-cdk-lib/aws-lambda";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Topic } from "aws-cdk-lib/aws-sns";
 import { Webhook } from "standardwebhooks";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleRoute } from "../../lib/bundle.ts";
 import { freePort } from "../../lib/dynamodb-local.ts";
 import { EVENTS_ENTRY, EventsPipeline, streamSettings } from "../../lib/events-pipeline.ts";
@@ -380,14 +380,18 @@ function invokeBundle(file: string, event: unknown, env: Record<string, string>)
 }
 
 describe("the bundled events function", () => {
-  const work = mkdtempSync(join(tmpdir(), "sessions-events-bundle-"));
+  let work: string;
+  let bundled: ReturnType<typeof bundleRoute>;
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), "sessions-events-bundle-"));
+    bundled = bundleRoute({ id: "Events", entry: EVENTS_ENTRY }, work);
+  });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
   const batch = {
     Records: [
       streamRecord({ eventName: "INSERT", newItem: sessionItem({ id: "bundled-1" }), eventID: "rec-1" }),
     ],
   };
-  const bundled = bundleRoute({ id: "Events", entry: EVENTS_ENTRY }, work);
 
   it("fits the bundle budget and publishes a stream batch through EventBridge's PutEvents (a loopback stand-in)", async () => {
     const built = await bundled;

@@ -361,17 +361,18 @@ describe("lifecycle events through npm start", () => {
 });
 
 describe("an event survives a receiver that is down and a restart of npm start", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "sessions-events-restart-"));
+  let dataDir: string | undefined;
   let receiver: Receiver;
   let runner: Runner | undefined;
 
   afterAll(async () => {
     await runner?.stop();
     await receiver?.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("delivers what was queued while the receiver was down after the restart, and replays nothing", async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "sessions-events-restart-"));
     receiver = await startReceiver({ secret: WEBHOOK_SECRET, port: await freePort(), refuseFirst: 0 });
     const env = { JWT_SECRET, EVENTS_WEBHOOK_URL: receiver.url, EVENTS_WEBHOOK_SECRET: WEBHOOK_SECRET };
     runner = await startRunner(env, { dataDir });

@@ -10,7 +10,7 @@ import {
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ensureTable, localClient } from "../../lib/dynamodb-local.ts";
 import { ensureStream } from "../../lib/local-events.ts";
 import { TtlSweeper } from "../../lib/local-ttl.ts";
@@ -65,7 +65,10 @@ describe("the table's stream under npm start", () => {
 });
 
 describe("npm start's events settings", () => {
-  const dir = mkdtempSync(join(tmpdir(), "sessions-events-settings-"));
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "sessions-events-settings-"));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const start = (env: Record<string, string>) =>
     spawnSync(process.execPath, ["bin/local.ts"], {
@@ -102,7 +105,10 @@ describe("npm start's events settings", () => {
 });
 
 describe("npm start's TTL sweeper", () => {
-  const dir = mkdtempSync(join(tmpdir(), "sessions-ttl-"));
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "sessions-ttl-"));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("deletes what has expired (token and cap items included), keeps the rest, and says which it swept", async () => {
