@@ -3,6 +3,7 @@ import { parseCommandLine, usageExit } from "../lib/command-line.ts";
 export const PHASES = [
   "bundle",
   "cold",
+  "first",
   "overhead",
   "capacity",
   "scale",
