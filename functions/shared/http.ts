@@ -114,6 +114,7 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
       // What Powertools' injectLambdaContext middleware does for this service (it uses neither log
       // sampling nor buffering), without the 0.5 KB the middleware module adds to every bundle.
       logger.addContext(request.context);
+      logger.prepare();
       begin(request.event);
     },
     after: (request) => finish(request, request.response ?? json(null, 204)),

@@ -1,10 +1,12 @@
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { bundleRoute } from "../../lib/bundle.ts";
-import { type Route, routes } from "../../lib/routes.ts";
+import { type Route, routes, usesStore } from "../../lib/routes.ts";
 
 // Every function, bundled as the stack bundles it (tests/infra/synth.test.ts proves the two are the
 // same bytes), must stay under the budget: cold start time grows with the code Node has to parse.
@@ -47,5 +49,62 @@ describe("bundle budget", () => {
     expect(code).toContain("AWS_SESSION_TOKEN");
     expect(code).toContain("secretsmanager.GetSecretValue");
     expect(code).toContain("Event streams are not bundled");
+  });
+});
+
+/**
+ * Loaded before a bundle: records every socket the import connects and every standard stream it
+ * opens (opening process.stdout or stderr builds a stream, a few milliseconds of a cold start).
+ */
+const GUARD = `data:text/javascript,${encodeURIComponent(`
+import net from "node:net";
+globalThis.__opened = [];
+const connect = net.Socket.prototype.connect;
+net.Socket.prototype.connect = function (...args) {
+  globalThis.__opened.push("connect");
+  return connect.apply(this, args);
+};
+for (const name of ["stdout", "stderr"]) {
+  const stream = Object.getOwnPropertyDescriptor(process, name);
+  Object.defineProperty(process, name, {
+    ...stream,
+    get() {
+      globalThis.__opened.push(name);
+      return stream.get.call(process);
+    },
+  });
+}`)}`;
+
+describe("importing a function", () => {
+  it("opens no connection and no standard stream: that waits for the first request", async () => {
+    const opened: Record<string, string[]> = {};
+    for (const route of (routes as readonly Route[]).filter(usesStore)) {
+      const built = await bundleRoute(route, outdir);
+      const run = spawnSync(
+        process.execPath,
+        [
+          "--import",
+          GUARD,
+          "--input-type=module",
+          "-e",
+          `await import(${JSON.stringify(pathToFileURL(built.file).href)}); await new Promise((r) => setTimeout(r, 100)); process.getBuiltinModule("node:fs").writeSync(3, JSON.stringify(globalThis.__opened));`,
+        ],
+        {
+          encoding: "utf8",
+          stdio: ["ignore", "ignore", "pipe", "pipe"],
+          env: {
+            PATH: process.env.PATH ?? "",
+            TABLE_NAME: "sessions",
+            JWT_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt-AbCdEf",
+            AWS_REGION: "us-east-1",
+            AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
+            AWS_SECRET_ACCESS_KEY: "secret",
+          },
+        },
+      );
+      expect(run.status, `${route.id}: ${run.stderr}`).toBe(0);
+      opened[route.id] = JSON.parse(String(run.output[3]));
+    }
+    expect(opened).toEqual(Object.fromEntries(Object.keys(opened).map((id) => [id, []])));
   });
 });
