@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import middy, { type MiddlewareObj, type Request } from "@middy/core";
-import httpJsonBodyParser from "@middy/http-json-body-parser";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { authFailure, type Counts } from "../../lib/log-metrics.ts";
 import { type Family, familyOf, routeIdOf } from "../../lib/routes.ts";
@@ -142,24 +141,6 @@ export function bodyLimit(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
       if (typeof body !== "string") return;
       const bytes = event.isBase64Encoded ? Buffer.from(body, "base64").length : Buffer.byteLength(body);
       if (bytes > MAX_BODY_BYTES) throw payloadTooLarge(MAX_BODY_BYTES);
-    },
-  };
-}
-
-/**
- * middy's JSON parser, for routes whose body is optional: an absent or empty body stays undefined
- * (seed 3 creates with a bare `curl -X POST`), anything else must be JSON.
- */
-export function optionalJsonBody(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
-  const parser = httpJsonBodyParser();
-  return {
-    before: async (request) => {
-      const { body } = request.event;
-      if (body === undefined || body === null || body === "") {
-        request.event.body = undefined;
-        return;
-      }
-      await parser.before?.(request as never);
     },
   };
 }
