@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Route, type RouteId, usesStore } from "../../lib/routes.ts";
 import { type Bench, type Call, eventFor, functionEnv, routeById, type Service } from "../context.ts";
@@ -123,11 +124,19 @@ async function runOnce(
   prepared: Prepared,
   env: Record<string, string>,
   what: string,
+  nodeOptions: string[] = [],
 ): Promise<Sample> {
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    ["--input-type=module", "-e", DRIVER, pathToFileURL(file).href, JSON.stringify(prepared.event)],
+    [
+      ...nodeOptions,
+      "--input-type=module",
+      "-e",
+      DRIVER,
+      pathToFileURL(file).href,
+      JSON.stringify(prepared.event),
+    ],
     { env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stdout = "";
@@ -186,6 +195,17 @@ export async function firstPhase(bench: Bench): Promise<PhaseOutcome> {
         if (side === "fn") samples.get(fn.id)?.push(await runOnce(fn.file, own, env, fn.id));
         else floorSamples.get(fn.id)?.push(await runOnce(floor.file, base, env, FLOOR));
       }
+    }
+  }
+
+  const profiles = bench.options.profile;
+  if (profiles) {
+    bench.log(`first: one profiled run per bundle into ${profiles}`);
+    const profiled = (id: string) => ["--cpu-prof", "--cpu-prof-dir", join(resolve(profiles), id)];
+    await runOnce(floor.file, await prepareFloor(service, runs), env, FLOOR, profiled(FLOOR));
+    for (const fn of measured) {
+      const prepared = await prepare(service, routeById(fn.id as RouteId), runs);
+      await runOnce(fn.file, prepared, env, fn.id, profiled(fn.id));
     }
   }
 
@@ -249,6 +269,11 @@ export async function firstPhase(bench: Bench): Promise<PhaseOutcome> {
         `${runs} fresh processes per function, each paired with a floor process (order alternating); ${floorAll.length} floor processes in all (medians: import ${ms(floorMedian.importMs)} ms, request ${ms(floorMedian.requestMs)} ms, process ${ms(floorMedian.wallMs)} ms); Node ${process.version}`,
         "import: `await import(bundle)` timed inside the process; first request: the handler's first call, which reads the key from the Secrets Manager stub, verifies the token and calls DynamoDB Local; process: spawn to exit",
         `highest import ratio ${worstImport.id}: ${ratio(worstImport.importRatio)}; highest request ratio ${worstRequest.id}: ${ratio(worstRequest.requestRatio)}`,
+        ...(profiles
+          ? [
+              `a CPU profile of one more run per bundle: ${profiles}/<function>/*.cpuprofile (Chrome DevTools)`,
+            ]
+          : []),
         `floor: bench/reference/lean-request.ts (middy, jose, a DocumentClient GetItem by the token's sid, its key read from Secrets Manager with the SDK's own signer and HTTP handler); Secrets Manager stub calls: ${stub.calls()}`,
       ],
     },
