@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
-import { bundleRoute } from "../../lib/bundle.ts";
+import { bundleRoute, esbuildOptions } from "../../lib/bundle.ts";
 import { type Route, routes, usesStore } from "../../lib/routes.ts";
 
 // Every function, bundled as the stack bundles it (tests/infra/synth.test.ts proves the two are the
@@ -76,6 +76,28 @@ for (const name of ["stdout", "stderr"]) {
 }`)}`;
 
 describe("importing a function", () => {
+  // A dynamic import of an ES module makes esbuild turn that module, and every ES module it reaches,
+  // into a lazy initializer (\`__esm\`), also where they are imported statically: the SDK modules under
+  // the signed secret read were 115 KB of each bundle parsed twice at import, 30 M instructions of a
+  // cold start (docs/performance.md, phase first). The service's own code imports everything statically.
+  it("imports no ES module dynamically", async () => {
+    const { build } = await import("esbuild");
+    const dynamic = new Set<string>();
+    for (const route of (routes as readonly Route[]).filter(usesStore)) {
+      const { metafile } = await build({ ...esbuildOptions(route, outdir), write: false });
+      for (const [file, input] of Object.entries(metafile?.inputs ?? {})) {
+        for (const imported of input.imports) {
+          // The SDK's own (event streams, the browser user agent, async_hooks) are the floor's too.
+          if (file.startsWith("node_modules/")) continue;
+          if (imported.kind === "dynamic-import" && !imported.path.endsWith(".cjs")) {
+            dynamic.add(`${file} -> ${imported.path}`);
+          }
+        }
+      }
+    }
+    expect([...dynamic]).toEqual([]);
+  });
+
   it("opens no connection and no standard stream: that waits for the first request", async () => {
     const opened: Record<string, string[]> = {};
     for (const route of (routes as readonly Route[]).filter(usesStore)) {
