@@ -116,8 +116,11 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
       logger.prepare();
       begin(request.event);
     },
-    after: (request) => finish(request, request.response ?? json(null, 204)),
-    onError: (request) => {
+    after: async (request) => {
+      finish(request, request.response ?? json(null, 204));
+      await logger.written();
+    },
+    onError: async (request) => {
       const error = toHttpError(request.error);
       const requestId = started.get(request.event)?.requestId;
       if (error.status === 500) logger.error("unhandled error", { requestId, error: request.error as Error });
@@ -130,6 +133,7 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
         errorReply(fixedFamily ?? familyOf(request.event.rawPath ?? ""), error),
         error.authFailure,
       );
+      await logger.written();
     },
   };
 }
