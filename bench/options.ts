@@ -3,6 +3,7 @@ import { parseCommandLine, usageExit } from "../lib/command-line.ts";
 export const PHASES = [
   "bundle",
   "cold",
+  "first",
   "overhead",
   "capacity",
   "scale",
@@ -29,6 +30,8 @@ export interface Options {
   duration: number;
   connections: number;
   out: string;
+  /** Phase `first` also writes a CPU profile of one run per bundle here (node --cpu-prof). */
+  profile: string | undefined;
 }
 
 const USAGE = `npm run bench -- [options]
@@ -41,7 +44,8 @@ const USAGE = `npm run bench -- [options]
   --scale-iterations <n>  timed calls per operation and size in the scale phase (default 200)
   --duration <s>          seconds per autocannon run (default 20)
   --connections <n>       autocannon connections (default 50)
-  --out <file>            results file (default bench/results.json)`;
+  --out <file>            results file (default bench/results.json)
+  --profile <dir>         phase first: also write a CPU profile of one run per bundle to <dir>`;
 
 export function parseOptions(argv: string[]): Options {
   const { values } = parseCommandLine(
@@ -58,6 +62,7 @@ export function parseOptions(argv: string[]): Options {
         duration: { type: "string" },
         connections: { type: "string" },
         out: { type: "string" },
+        profile: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     },
@@ -87,6 +92,7 @@ export function parseOptions(argv: string[]): Options {
     duration: int(values.duration, "duration", 20, 1),
     connections: int(values.connections, "connections", 50, 1),
     out: values.out ?? "bench/results.json",
+    profile: values.profile,
   };
 }
 

@@ -8,6 +8,7 @@ import { backlogPhase } from "./phases/backlog.ts";
 import { bundlePhase } from "./phases/bundle.ts";
 import { capacityPhase } from "./phases/capacity.ts";
 import { coldPhase } from "./phases/cold.ts";
+import { firstPhase } from "./phases/first.ts";
 import { loadPhase } from "./phases/load.ts";
 import { overheadPhase } from "./phases/overhead.ts";
 import { peerPhase } from "./phases/peer.ts";
@@ -22,6 +23,7 @@ import { markdownPhase, type PhaseOutcome } from "./report.ts";
 const phases: Record<PhaseName, (bench: Bench) => Promise<PhaseOutcome>> = {
   bundle: bundlePhase,
   cold: coldPhase,
+  first: firstPhase,
   overhead: overheadPhase,
   capacity: capacityPhase,
   scale: scalePhase,

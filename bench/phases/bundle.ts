@@ -26,6 +26,11 @@ export const references = [
     label: "DynamoDB DocumentClient alone",
   },
   { id: "RefLeanHandler", entry: "bench/reference/lean-handler.ts", label: "middy + jose + DocumentClient" },
+  {
+    id: "RefLeanRequest",
+    entry: "bench/reference/lean-request.ts",
+    label: "the same, its key read from Secrets Manager (floor of phase first)",
+  },
 ] as const;
 
 export const referenceLabel = (id: string) => {

@@ -1,6 +1,7 @@
 import { jwksSettingsProblem } from "../../lib/jwks-settings.ts";
 import { HttpError, internalError, serviceUnavailable } from "./errors.ts";
 import { type LifecycleSettings, lifecycleSettings } from "./lifecycle-settings.ts";
+import { readSecret, SecretUnavailable } from "./secret.ts";
 
 // Configuration is read once per cold start; a missing or malformed value fails loudly with its name.
 
@@ -63,7 +64,6 @@ async function loadSecret(): Promise<Uint8Array<ArrayBuffer>> {
   const arn = optionalEnv("JWT_SECRET_ARN");
   if (arn === undefined)
     throw new Error("Missing required environment variable JWT_SECRET (or JWT_SECRET_ARN)");
-  const { readSecret, SecretUnavailable } = await import("./secret.ts");
   try {
     return encodeSecret(await readSecret(arn), "JWT_SECRET_ARN");
   } catch (error) {

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import middy, { type MiddlewareObj, type Request } from "@middy/core";
-import httpJsonBodyParser from "@middy/http-json-body-parser";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { authFailure, type Counts } from "../../lib/log-metrics.ts";
 import { type Family, familyOf, routeIdOf } from "../../lib/routes.ts";
@@ -114,10 +113,14 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
       // What Powertools' injectLambdaContext middleware does for this service (it uses neither log
       // sampling nor buffering), without the 0.5 KB the middleware module adds to every bundle.
       logger.addContext(request.context);
+      logger.prepare();
       begin(request.event);
     },
-    after: (request) => finish(request, request.response ?? json(null, 204)),
-    onError: (request) => {
+    after: async (request) => {
+      finish(request, request.response ?? json(null, 204));
+      await logger.written();
+    },
+    onError: async (request) => {
       const error = toHttpError(request.error);
       const requestId = started.get(request.event)?.requestId;
       if (error.status === 500) logger.error("unhandled error", { requestId, error: request.error as Error });
@@ -130,6 +133,7 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
         errorReply(fixedFamily ?? familyOf(request.event.rawPath ?? ""), error),
         error.authFailure,
       );
+      await logger.written();
     },
   };
 }
@@ -141,24 +145,6 @@ export function bodyLimit(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
       if (typeof body !== "string") return;
       const bytes = event.isBase64Encoded ? Buffer.from(body, "base64").length : Buffer.byteLength(body);
       if (bytes > MAX_BODY_BYTES) throw payloadTooLarge(MAX_BODY_BYTES);
-    },
-  };
-}
-
-/**
- * middy's JSON parser, for routes whose body is optional: an absent or empty body stays undefined
- * (seed 3 creates with a bare `curl -X POST`), anything else must be JSON.
- */
-export function optionalJsonBody(): MiddlewareObj<RouteEvent, Reply, Error, Context> {
-  const parser = httpJsonBodyParser();
-  return {
-    before: async (request) => {
-      const { body } = request.event;
-      if (body === undefined || body === null || body === "") {
-        request.event.body = undefined;
-        return;
-      }
-      await parser.before?.(request as never);
     },
   };
 }
