@@ -1,5 +1,5 @@
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
-import { logger } from "../shared/logger.ts";
+import { logger } from "./logger.ts";
 import type { Publisher } from "./publisher.ts";
 
 /** PutEvents takes at most 10 entries per call. */

@@ -1,7 +1,7 @@
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import type { eventCounts } from "../../lib/log-metrics.ts";
-import { logger } from "../shared/logger.ts";
 import { type SessionEvent, toCloudEvent } from "./cloud-event.ts";
+import { logger } from "./logger.ts";
 import type { Publisher } from "./publisher.ts";
 
 /** Time kept back from the function's deadline to report the batch's result. */

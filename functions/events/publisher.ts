@@ -1,5 +1,5 @@
-import { logger } from "../shared/logger.ts";
 import type { SessionEvent } from "./cloud-event.ts";
+import { logger } from "./logger.ts";
 
 /**
  * Where events go: EventBridge on AWS, a webhook (or the log) locally. `publish` takes one batch in

@@ -1,6 +1,6 @@
 import { Webhook } from "standardwebhooks";
-import { logger } from "../shared/logger.ts";
 import type { SessionEvent } from "./cloud-event.ts";
+import { logger } from "./logger.ts";
 import type { Publisher } from "./publisher.ts";
 
 // The webhook adapter: each event is one POST of the CloudEvent in structured mode
