@@ -98,7 +98,8 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
     const result = render(fixedFamily ?? familyOf(event.rawPath ?? ""), reply, requestId);
     logger.info("request", {
       requestId,
-      routeId: routeIdOf(event.routeKey),
+      // Fixed in each function's bundle (lib/bundle.ts); looked up where every route runs in one process.
+      routeId: process.env.SESSIONS_ROUTE_ID ?? routeIdOf(event.routeKey),
       method: event.requestContext?.http?.method,
       path: event.rawPath,
       status: result.statusCode,
@@ -110,17 +111,11 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
   };
   return {
     before: (request) => {
-      // What Powertools' injectLambdaContext middleware does for this service (it uses neither log
-      // sampling nor buffering), without the 0.5 KB the middleware module adds to every bundle.
       logger.addContext(request.context);
-      logger.prepare();
       begin(request.event);
     },
-    after: async (request) => {
-      finish(request, request.response ?? json(null, 204));
-      await logger.written();
-    },
-    onError: async (request) => {
+    after: (request) => finish(request, request.response ?? json(null, 204)),
+    onError: (request) => {
       const error = toHttpError(request.error);
       const requestId = started.get(request.event)?.requestId;
       if (error.status === 500) logger.error("unhandled error", { requestId, error: request.error as Error });
@@ -133,7 +128,6 @@ function responder(fixedFamily: Family | undefined): MiddlewareObj<RouteEvent, R
         errorReply(fixedFamily ?? familyOf(request.event.rawPath ?? ""), error),
         error.authFailure,
       );
-      await logger.written();
     },
   };
 }

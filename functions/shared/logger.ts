@@ -1,62 +1,96 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
-import type { LogAttributes } from "@aws-lambda-powertools/logger/types";
+import fs from "node:fs";
 import type { Context } from "aws-lambda";
 
-// One logger per cold start. Nothing that authenticates (headers, tokens, digests, secrets) is ever
-// passed to it: request lines carry ids, the route, the status and the duration only.
+// The request path's logger: one JSON line per call on standard output, with the fields Powertools Logger
+// writes (level, message, timestamp, service, cold_start, function_*, xray_trace_id), so log queries,
+// the metric filters and the events function (which keeps Powertools, functions/events/logger.ts) read
+// alike. Written here rather than taken from Powertools: its modules were 21 KB of each 266 KB bundle
+// and, even loaded late, about 4% of importing one (6 M of 141 M instructions under callgrind,
+// docs/performance.md, cold start); the request path writes three kinds of line and needs none of its
+// sampling, buffering or formatters.
 //
-// Loaded and built on first use, not at import (docs/performance.md, phase first): building a
-// Powertools Logger creates its console, which opens process.stdout and process.stderr, and
-// evaluating its 21 KB of modules was the largest part of what the service added to an import. A
-// request asks for it as it begins (`prepare`); it is loaded at the event loop's next turn, while the
-// request's first call to Secrets Manager or DynamoDB is in flight. Lines asked for before that are
-// written, in order, as soon as it is there; the responder waits for them (`written`) before it
-// answers, so that no line of a cold start is lost when the function is frozen.
-//
-// The dynamic import is the only one in the service's code: Powertools shares no module with the
-// SDK, so esbuild makes only Powertools' own modules lazy (tests/infra/bundle-budget.test.ts).
+// Nothing that authenticates (headers, tokens, digests, secrets) is ever passed to it: request lines
+// carry ids, the route, the status and the duration only.
 
-let loaded: Promise<Logger> | undefined;
-let built: Logger | undefined;
-let lambdaContext: Context | undefined;
-let queued = 0;
-let last: Promise<unknown> = Promise.resolve();
+export type LogAttributes = Record<string, unknown>;
+type Level = "DEBUG" | "INFO" | "WARN" | "ERROR";
 
-function load(): Promise<Logger> {
-  loaded ??= import("@aws-lambda-powertools/logger").then(({ Logger }) => {
-    built = new Logger({ serviceName: "sessions" });
-    if (lambdaContext) built.addContext(lambdaContext);
-    return built;
-  });
-  return loaded;
+const SEVERITY: Record<Level, number> = { DEBUG: 8, INFO: 12, WARN: 16, ERROR: 20 };
+/** Powertools' names and severities, TRACE and CRITICAL included, and SILENT above them all. */
+const THRESHOLDS: Record<string, number> = { TRACE: 6, ...SEVERITY, CRITICAL: 24, SILENT: 28 };
+
+let threshold: number | undefined;
+let lambda: LogAttributes = {};
+let invocations = 0;
+
+/** Powertools' variable, so one setting governs both loggers; Lambda's own log level otherwise. */
+function levelThreshold(): number {
+  const name = (process.env.POWERTOOLS_LOG_LEVEL || process.env.AWS_LAMBDA_LOG_LEVEL || "INFO").toUpperCase();
+  return THRESHOLDS[name] ?? SEVERITY.INFO;
 }
 
-function write(level: "info" | "warn" | "error", message: string, attributes: LogAttributes): void {
-  if (built !== undefined && queued === 0) {
-    built[level](message, attributes);
-    return;
+/** An Error as Powertools writes one: name, message, stack, and its cause the same way. */
+function serializable(_key: string, value: unknown): unknown {
+  if (!(value instanceof Error)) return typeof value === "bigint" ? value.toString() : value;
+  return {
+    name: value.name,
+    message: value.message,
+    stack: value.stack,
+    ...(value.cause !== undefined && { cause: value.cause }),
+  };
+}
+
+function write(level: Level, message: string, attributes: LogAttributes): void {
+  threshold ??= levelThreshold();
+  if (SEVERITY[level] < threshold) return;
+  const trace = process.env._X_AMZN_TRACE_ID?.match(/Root=([^;]+)/)?.[1];
+  const line = {
+    level,
+    message,
+    timestamp: new Date().toISOString(),
+    service: process.env.POWERTOOLS_SERVICE_NAME || "sessions",
+    ...lambda,
+    ...(trace && { xray_trace_id: trace }),
+    ...attributes,
+  };
+  emit(`${JSON.stringify(line, serializable)}\n`);
+}
+
+/**
+ * Writes straight to file descriptor 1, which Lambda (and `npm start`'s terminal) reads. Not
+ * `process.stdout`: the first use of that getter builds a stream over the pipe, about 5 ms of the
+ * first request of every cold start (docs/performance.md, cold start). A pipe that is full and
+ * non-blocking (someone else made the stream) answers EAGAIN: the rest of the line then goes through
+ * `process.stdout`, which queues it. Like Console, a log line never fails a request.
+ */
+function emit(text: string): void {
+  let rest = Buffer.from(text);
+  try {
+    while (rest.length > 0) rest = rest.subarray(fs.writeSync(1, rest));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EAGAIN") process.stdout.write(rest, () => {});
   }
-  queued++;
-  last = load().then((logger) => {
-    queued--;
-    logger[level](message, attributes);
-  });
 }
 
 export const logger = {
-  info: (message: string, attributes: LogAttributes) => write("info", message, attributes),
-  warn: (message: string, attributes: LogAttributes) => write("warn", message, attributes),
-  error: (message: string, attributes: LogAttributes) => write("error", message, attributes),
-  /** The invocation's Lambda context, on every line of it (cold start, request id, trace id). */
+  debug: (message: string, attributes: LogAttributes = {}) => write("DEBUG", message, attributes),
+  info: (message: string, attributes: LogAttributes = {}) => write("INFO", message, attributes),
+  warn: (message: string, attributes: LogAttributes = {}) => write("WARN", message, attributes),
+  error: (message: string, attributes: LogAttributes = {}) => write("ERROR", message, attributes),
+  /**
+   * The invocation's Lambda context, on every line until the next one: what Powertools'
+   * injectLambdaContext adds. The first invocation of an instance is its cold start (a provisioned
+   * instance's is not).
+   */
   addContext(context: Context): void {
-    lambdaContext = context;
-    built?.addContext(context);
+    invocations++;
+    lambda = {
+      cold_start:
+        invocations === 1 && process.env.AWS_LAMBDA_INITIALIZATION_TYPE !== "provisioned-concurrency",
+      function_arn: context.invokedFunctionArn,
+      function_memory_size: Number(context.memoryLimitInMB) || undefined,
+      function_name: context.functionName,
+      function_request_id: context.awsRequestId,
+    };
   },
-  /** Loads the logger at the event loop's next turn, when the first request waits on the network. */
-  prepare(): void {
-    if (loaded !== undefined) return;
-    setImmediate(load);
-  },
-  /** Settles once every line asked for so far is written: at once, but during a cold start. */
-  written: (): Promise<unknown> => last,
 };
