@@ -74,6 +74,15 @@ export const bundling = {
     "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
 } as const;
 
+/**
+ * Constants fixed at bundling, per function: its route id, which its log lines carry, so that a
+ * function does not bundle the route table to look it up (functions/shared/http.ts). The local runner
+ * runs the sources unbundled, every route in one process, and looks the id up instead.
+ */
+export function definesFor(id: string): Record<string, string> {
+  return { "process.env.SESSIONS_ROUTE_ID": JSON.stringify(id) };
+}
+
 export function esbuildOptions(route: Pick<Route, "entry" | "id">, outdir: string): BuildOptions {
   return {
     absWorkingDir: projectRoot,
@@ -90,6 +99,7 @@ export function esbuildOptions(route: Pick<Route, "entry" | "id">, outdir: strin
     external: [...bundling.external],
     alias: { ...bundling.alias },
     banner: { js: bundling.banner },
+    define: definesFor(route.id),
     metafile: true,
     logLevel: "warning",
   };

@@ -5,7 +5,7 @@ import { Architecture, type CfnFunction, Runtime, Tracing } from "aws-cdk-lib/aw
 import { type ICommandHooks, LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
-import { bundling, projectRoot } from "./bundle.ts";
+import { bundling, definesFor, projectRoot } from "./bundle.ts";
 import { functionDefaults } from "./routes.ts";
 
 export interface EndpointFunctionProps {
@@ -77,6 +77,7 @@ export class EndpointFunction extends NodejsFunction {
         bundleAwsSDK: true,
         externalModules: [...bundling.external],
         banner: bundling.banner,
+        define: definesFor(id),
         logLevel: LogLevel.WARNING,
         ...(props.docsFiles?.length && { commandHooks: docsFilesHook(props.docsFiles) }),
         esbuildArgs: {

@@ -211,14 +211,32 @@ export function familyOf(path: string): Family {
   return "ops";
 }
 
-const patterns = routes
-  .filter((route) => route.path !== "$default")
-  .map((route) => ({
-    route: route as Route,
-    names: [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as string),
-    // A literal `.` (`/openapi.json`) must not match any character.
-    regex: new RegExp(`^${route.path.replace(/[.+*?^$()|[\]\\]/g, "\\$&").replace(/\{\w+\}/g, "([^/]+)")}$`),
-  }));
+interface Pattern {
+  route: Route;
+  names: string[];
+  regex: RegExp;
+}
+
+let compiled: Pattern[] | undefined;
+
+/**
+ * The route table as regular expressions, built on first use: only the local runner and the fallback
+ * function match paths, and a function's import should not pay for it (esbuild drops it from the
+ * bundles that never call it, which it cannot do for a top-level computation).
+ */
+function patterns(): Pattern[] {
+  compiled ??= routes
+    .filter((route) => route.path !== "$default")
+    .map((route) => ({
+      route: route as Route,
+      names: [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as string),
+      // A literal `.` (`/openapi.json`) must not match any character.
+      regex: new RegExp(
+        `^${route.path.replace(/[.+*?^$()|[\]\\]/g, "\\$&").replace(/\{\w+\}/g, "([^/]+)")}$`,
+      ),
+    }));
+  return compiled;
+}
 
 export interface RouteMatch {
   route: Route;
@@ -228,7 +246,7 @@ export interface RouteMatch {
 
 /** Matches like an HTTP API route key: exact path, `{name}` standing for one non-empty segment. */
 export function matchRoute(method: string, path: string): RouteMatch | undefined {
-  for (const { route, names, regex } of patterns) {
+  for (const { route, names, regex } of patterns()) {
     if (route.method !== method) continue;
     const m = regex.exec(path);
     if (!m) continue;
@@ -243,7 +261,9 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
 
 /** The methods some route serves on this path: the `Allow` header of a 405. */
 export function allowedMethods(path: string): Method[] {
-  return patterns.filter(({ regex }) => regex.test(path)).map(({ route }) => route.method as Method);
+  return patterns()
+    .filter(({ regex }) => regex.test(path))
+    .map(({ route }) => route.method as Method);
 }
 
 /**
@@ -255,7 +275,8 @@ export function usesStore(route: Pick<Route, "access">): boolean {
   return route.access.table.length > 0 || route.access.query.length > 0;
 }
 
-export const fallbackRoute = routes.find((route) => route.path === "$default") as Route;
+// Pure: esbuild leaves it out of the functions that never read it.
+export const fallbackRoute = /* @__PURE__ */ routes.find((route) => route.path === "$default") as Route;
 
 export function routeIdOf(routeKey: string | undefined): string {
   if (!routeKey || routeKey === "$default") return "Fallback";

@@ -12,7 +12,7 @@ import {
 import LRUCache from "../../lib/shims/lru-cache.ts";
 import { config, jwtSecret } from "./config.ts";
 import { forbidden, HttpError, serviceUnavailable, unauthorized } from "./errors.ts";
-import { findSessionByToken, getSession, recordUse, type Session } from "./store/index.ts";
+import { findSessionByToken, getSession, type Session } from "./store/index.ts";
 
 export const ADMIN_SCOPE = "sessions:admin";
 /** Seconds of clock skew allowed on `exp` and `nbf`. */
@@ -40,8 +40,9 @@ export type Audience = "user" | "admin";
 /**
  * Resolves `Authorization: Bearer …` to a principal, or throws 401/403 (503 only when the key source
  * or the store cannot answer). A credential that verifies as a JWT is a JWT; any other is looked up
- * as a registered session token (user family only). On the user family a credential bound to a session
- * is a use of that session: its idle clock is moved (at most once per touch interval).
+ * as a registered session token (user family only). Recording a use of the session behind a user
+ * credential is the user routes' step (functions/shared/authenticated.ts), so admin functions leave
+ * that code out.
  */
 export async function authenticate(
   authorization: string | undefined,
@@ -50,9 +51,6 @@ export async function authenticate(
   const credential = bearer(authorization);
   if (credential === undefined) throw unauthorized("missing");
   const { principal } = await resolveCredential(credential, audience);
-  // A session's own credentials (its access token, its registered token) are used on the user family;
-  // the admin family takes a backend's JWT, whose checks are not a use of any session.
-  if (audience === "user" && principal.session) principal.session = await recordUse(principal.session);
   return principal;
 }
 
