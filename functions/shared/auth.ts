@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  decodeJwt,
   decodeProtectedHeader,
   errors,
   type JWTPayload,
@@ -62,9 +63,10 @@ interface Resolved {
 
 /** The credential check shared by every route and by introspection; throws 401/403 (or 503). */
 async function resolveCredential(credential: string, audience: Audience): Promise<Resolved> {
-  const claims = await verifyJwt(credential);
-  if (claims) {
-    const principal = await fromClaims(claims);
+  const verified = await verifyJwt(credential);
+  if (verified) {
+    const { claims } = verified;
+    const principal = await fromClaims(claims, verified.early);
     if (audience === "admin" && !principal.scopes.has(ADMIN_SCOPE)) throw forbidden();
     return { principal, claims };
   }
@@ -146,11 +148,16 @@ export function tokenDigest(token: string): string {
  * every call, about 35 µs of each request (measured with jwtVerify in a loop).
  */
 let hmacKeyPromise: Promise<CryptoKey> | undefined;
+let hmacKeyReady = false;
 function hmacKey(): Promise<CryptoKey> {
   hmacKeyPromise ??= jwtSecret()
     .then((raw) =>
       crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]),
     )
+    .then((key) => {
+      hmacKeyReady = true;
+      return key;
+    })
     .catch((error: unknown) => {
       hmacKeyPromise = undefined;
       throw error;
@@ -173,8 +180,19 @@ const verifyOptions = {
 const ownOptions = { ...verifyOptions, algorithms: ["HS256"] };
 const providerOptions = { ...verifyOptions, algorithms: ["RS256", "ES256"] };
 
+interface Verified {
+  claims: VerifiedClaims;
+  /** Started while the signing key was being read (a cold start); see `earlySessionRead`. */
+  early?: EarlyRead | undefined;
+}
+
+interface EarlyRead {
+  sid: string;
+  read: Promise<Session | undefined>;
+}
+
 /** Verified claims, or undefined for anything that is not a valid JWT: never throws but for 503. */
-async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined> {
+async function verifyJwt(credential: string): Promise<Verified | undefined> {
   let alg: string | undefined;
   try {
     alg = decodeProtectedHeader(credential).alg;
@@ -185,7 +203,8 @@ async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined
     if (alg === "HS256") return await verifyOwnJwt(credential);
     if (jwks && (alg === "RS256" || alg === "ES256")) {
       const { payload } = await jwtVerify(credential, jwks, providerOptions);
-      return accepted(payload, false);
+      const claims = accepted(payload, false);
+      return claims && { claims };
     }
     return undefined;
   } catch (error) {
@@ -197,16 +216,42 @@ async function verifyJwt(credential: string): Promise<VerifiedClaims | undefined
 }
 
 /** An HS256 token signed with our own secret; see `verifiedTokens` for the repeat visits. */
-async function verifyOwnJwt(credential: string): Promise<VerifiedClaims | undefined> {
+async function verifyOwnJwt(credential: string): Promise<Verified | undefined> {
   const digest = tokenDigest(credential);
   const known = verifiedTokens.get(digest);
-  if (known && insideClockLimits(known, Date.now() / 1000)) return known;
+  if (known && insideClockLimits(known, Date.now() / 1000)) return { claims: known };
   if (known) verifiedTokens.delete(digest);
-  const { payload } = await jwtVerify(credential, await hmacKey(), ownOptions);
+  const key = hmacKey();
+  const early = hmacKeyReady ? undefined : earlySessionRead(credential);
+  const { payload } = await jwtVerify(credential, await key, ownOptions);
   const claims = accepted(payload, true);
-  if (claims) verifiedTokens.set(digest, claims);
-  return claims;
+  if (!claims) return undefined;
+  verifiedTokens.set(digest, claims);
+  return { claims, early };
 }
+
+/**
+ * A cold start reads the signing key from Secrets Manager before it can verify a token, and only then
+ * reads the session the token's `sid` names: two waits in a row, each on a new connection. Until the
+ * key is there, the session is read meanwhile (the same strongly consistent read, during the same
+ * request), so the waits overlap. The read decides nothing by itself: it is used only after the token
+ * has verified, and only for the `sid` it verified with (fromClaims); otherwise it is dropped.
+ */
+function earlySessionRead(credential: string): EarlyRead | undefined {
+  let sid: unknown;
+  try {
+    sid = decodeJwt(credential).sid;
+  } catch {
+    return undefined;
+  }
+  if (typeof sid !== "string" || !SID_PATTERN.test(sid)) return undefined;
+  const read = getSession(sid);
+  // A dropped read's failure answers nothing; a used one is awaited, and its failure is the request's.
+  read.catch(() => {});
+  return { sid, read };
+}
+
+const SID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** The checks jose does not make: `sub` a string of 1–256 characters, `iat` at most 60 s ahead. */
 function accepted(payload: JWTPayload, issuedHere: boolean): VerifiedClaims | undefined {
@@ -237,13 +282,12 @@ function insideClockLimits({ exp, nbf, iat }: VerifiedClaims, now: number): bool
   );
 }
 
-async function fromClaims(claims: VerifiedClaims): Promise<Principal> {
+async function fromClaims(claims: VerifiedClaims, early?: EarlyRead): Promise<Principal> {
   const scopes = new Set(typeof claims.scope === "string" ? claims.scope.split(" ").filter(Boolean) : []);
   // A provider's `sid` is its own session, not ours.
   if (!claims.issuedHere || claims.sid === undefined) return { sub: claims.sub, scopes };
-  if (typeof claims.sid !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(claims.sid))
-    throw unauthorized("invalid");
-  const session = await getSession(claims.sid);
+  if (typeof claims.sid !== "string" || !SID_PATTERN.test(claims.sid)) throw unauthorized("invalid");
+  const session = await (early?.sid === claims.sid ? early.read : getSession(claims.sid));
   if (!session?.isActive || session.userId !== claims.sub) throw unauthorized("session_ended");
   return { sub: claims.sub, scopes, sessionId: session.id, session };
 }
