@@ -1,5 +1,4 @@
 import {
-  BatchWriteItemCommand,
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
@@ -112,15 +111,41 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
     ExpressionAttributeNames: { "#userId": "userId", "#expiresAt": "expiresAt" },
     ExpressionAttributeValues: { ":now": S(now()), ...(owner ? { ":owner": S(owner) } : {}) },
   });
-  const remove = (s: Session, owner?: string) =>
-    client.send(
-      new DeleteItemCommand({
+  // Ending a session as the contract requires (section 9: who, why and when reach the stream): the
+  // ended marker by a conditional UpdateItem, then the DeleteItem of the marked item. The sessions
+  // here hold no registered token, so the marker is a single UpdateItem, not a transaction.
+  const endRaw = async (id: string, owner?: string) => {
+    const condition = ownerCondition(owner);
+    await client.send(
+      new UpdateItemCommand({
         TableName: TABLE_NAME,
-        Key: { id: S(s.id) },
-        ReturnValues: "ALL_OLD",
-        ...ownerCondition(owner),
+        Key: { id: S(id) },
+        ConditionExpression: condition.ConditionExpression,
+        UpdateExpression: "SET #ended = :ended, #ttl = :ttl",
+        ExpressionAttributeNames: { ...condition.ExpressionAttributeNames, "#ended": "ended", "#ttl": "ttl" },
+        ExpressionAttributeValues: {
+          ...condition.ExpressionAttributeValues,
+          ":ended": {
+            M: { at: S(now()), reason: S("admin"), actor: { M: { type: S("admin"), sub: S("ops") } } },
+          },
+          ":ttl": { N: String(Math.ceil(Date.now() / 1000)) },
+        },
       }),
     );
+    await client.send(
+      new DeleteItemCommand({
+        TableName: TABLE_NAME,
+        Key: { id: S(id) },
+        ConditionExpression: "attribute_exists(#ended)",
+        ExpressionAttributeNames: { "#ended": "ended" },
+      }),
+    );
+  };
+  /** One session's end: the consistent read that learns its token item, then the two writes. */
+  const remove = async (s: Session, owner?: string) => {
+    await get(s.id);
+    await endRaw(s.id, owner);
+  };
 
   return [
     { id: "Health", status: 200, call: () => ({}) },
@@ -164,7 +189,7 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
     {
       id: "AdminDeleteSession",
       status: 200,
-      commands: "DeleteItem",
+      commands: "GetItem, UpdateItem (ended), DeleteItem",
       call: (i) => ({ token: admin, params: { id: adminDeletes.handler[i]!.id } }),
       raw: (i) => remove(adminDeletes.raw[i]!),
     },
@@ -210,7 +235,7 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
       id: "UserDeleteAllSessions",
       tokens: "new per call",
       status: 200,
-      commands: "GetItem (sid), Query byUser, BatchWriteItem (3)",
+      commands: "GetItem (sid), Query byUser, UpdateItem (ended) + DeleteItem per session (3, in parallel)",
       call: (i) => ({ token: deleteAllUsers[0]![i]!.token }),
       raw: async (i) => {
         const user = deleteAllUsers[1]![i]!;
@@ -225,19 +250,13 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
             ExpressionAttributeValues: { ":pk": S(user.userId) },
           }),
         );
-        await client.send(
-          new BatchWriteItemCommand({
-            RequestItems: {
-              [TABLE_NAME]: Items.map((item) => ({ DeleteRequest: { Key: { id: item.id! } } })),
-            },
-          }),
-        );
+        await Promise.all(Items.map((item) => endRaw(item.id!.S!, user.userId)));
       },
     },
     {
       id: "UserDeleteSession",
       status: 200,
-      commands: "GetItem (sid), DeleteItem",
+      commands: "GetItem (sid), GetItem, UpdateItem (ended), DeleteItem",
       call: (i) => ({ token: userDeletes.token, params: { id: userDeletes.handler[i]!.id } }),
       raw: async (i) => {
         await get(userDeletes.owner.id);
