@@ -271,7 +271,7 @@ export async function firstPhase(bench: Bench): Promise<PhaseOutcome> {
   ];
   return {
     report: {
-      title: "First request in a fresh process (import + one authenticated request) vs the floor",
+      title: "10. First request in a fresh process (import + one authenticated request) vs the floor",
       table: {
         headers: [
           "function",
