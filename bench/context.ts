@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import fs from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DeleteTableCommand, type DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
@@ -204,15 +205,24 @@ export function expectStatus(result: APIGatewayProxyStructuredResultV2, expected
 }
 
 /**
- * The handlers log one JSON line per request to stdout, as on Lambda. While they run in-process the
- * lines are still built, but not written (they would bury the report); progress goes to stderr.
+ * The handlers log one JSON line per request to standard output, as on Lambda (functions/shared/
+ * logger.ts writes it to file descriptor 1). While they run in-process the lines are still built, but
+ * not written (they would bury the report); progress goes to stderr.
  */
 export async function withoutRequestLogs<T>(fn: () => Promise<T>): Promise<T> {
   const write = process.stdout.write;
+  const writeSync = fs.writeSync;
   process.stdout.write = (() => true) as typeof process.stdout.write;
+  fs.writeSync = ((fd: number, data: string | NodeJS.ArrayBufferView, ...rest: never[]) =>
+    fd === 1
+      ? typeof data === "string"
+        ? Buffer.byteLength(data)
+        : data.byteLength
+      : writeSync(fd, data as never, ...rest)) as typeof fs.writeSync;
   try {
     return await fn();
   } finally {
     process.stdout.write = write;
+    fs.writeSync = writeSync;
   }
 }

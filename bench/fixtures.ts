@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type AttributeValue, type DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { BatchWriteCommand, DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { SignJWT } from "jose";
-import { FEED_SHARDS, feedOf, feedPartitions, sessionTable } from "../lib/table.ts";
+import { FEED_SHARDS, feedOf, feedPartitions, firstShare, sessionTable } from "../lib/table.ts";
 import { functionEnv, type Service, TABLE_NAME } from "./context.ts";
 import { pool } from "./stats.ts";
 
@@ -138,10 +138,16 @@ export async function seedSessions(
     });
     for (let attempt = 0; requests.length > 0; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, 20 * attempt));
-      const { UnprocessedItems } = await db.send(
-        new BatchWriteCommand({ RequestItems: { [table]: requests } }),
-      );
-      requests = (UnprocessedItems?.[table] ?? []) as typeof requests;
+      try {
+        const { UnprocessedItems } = await db.send(
+          new BatchWriteCommand({ RequestItems: { [table]: requests } }),
+        );
+        requests = (UnprocessedItems?.[table] ?? []) as typeof requests;
+      } catch (error) {
+        // DynamoDB Local, holding a few hundred thousand items in memory, can pause past the store's
+        // request timeout (a garbage collection): the puts are idempotent, so the batch is sent again.
+        if ((error as Error).name !== "TimeoutError" || attempt >= 5) throw error;
+      }
     }
     written += batch.length;
     if (written / options.sessions >= nextReport) {
@@ -201,7 +207,7 @@ export function rawPage(
  */
 export function rawFeedPage(client: DynamoDBClient, limit: number, positions?: Record<string, string>) {
   const shards = positions ?? Object.fromEntries(feedPartitions().map((p) => [p, ""]));
-  const share = Math.ceil((limit + 1) / FEED_SHARDS) + 1;
+  const share = firstShare(limit, FEED_SHARDS);
   return Promise.all(
     Object.entries(shards).map(([feed, position]) => {
       const [createdAt, id] = position.split("|");

@@ -6,6 +6,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { RouteId } from "../../lib/routes.ts";
+import { FEED_SHARDS, firstShare } from "../../lib/table.ts";
 import {
   type Bench,
   type Call,
@@ -167,7 +168,7 @@ async function scenarios(service: Service, total: number, log: (line: string) =>
     {
       id: "AdminListSessions",
       status: 200,
-      commands: "Query byCreated × 16 shards (Limit 2 each)",
+      commands: `Query byCreated × ${FEED_SHARDS} shards (Limit ${firstShare(10, FEED_SHARDS)} each)`,
       call: () => ({ token: admin }),
       raw: () => rawFeedPage(client, 10),
     },

@@ -105,6 +105,25 @@ describe("the sharded feed", () => {
     expect(limits.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(16 * 4 + 16);
   });
 
+  it("reads a page in one round when one shard holds two of its newest items", async () => {
+    // Eleven newest sessions (a page of 10 and the one that tells more follow): two in one shard, the
+    // others in nine other shards; older sessions in every shard behind them.
+    const byShard = new Map<string, string[]>();
+    for (let i = 0; byShard.size < 16 || (byShard.get(feedOf("n0")) ?? []).length < 2; i++) {
+      const id = `n${i}`;
+      byShard.set(feedOf(id), [...(byShard.get(feedOf(id)) ?? []), id]);
+    }
+    const [twice, ...others] = [...byShard.values()];
+    const newest = [...(twice ?? []).slice(0, 2), ...others.slice(0, 9).map((ids) => ids[0] as string)];
+    const older = [...byShard.values()]
+      .flatMap((ids) => ids.slice(2))
+      .concat(Array.from({ length: 300 }, (_, i) => `o${i}`));
+    model([...newest.map((id, i) => row(id, 3_000 - i)), ...older.map((id, i) => row(id, i % 2_000))]);
+    const page = await readFeed({ limit: 10, offset: 0 }, now);
+    expect(page.items.map((s) => s.id)).toEqual(newest.slice(0, 10));
+    expect(ddb.commandCalls(QueryCommand)).toHaveLength(16);
+  });
+
   it("skips offset items across shards", async () => {
     const rows = Array.from({ length: 50 }, (_, i) => row(`o${i}`, i));
     model(rows);

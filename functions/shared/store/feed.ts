@@ -1,5 +1,5 @@
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { FEED_SHARDS, feedPartitions, sessionTable } from "../../../lib/table.ts";
+import { FEED_SHARDS, feedPartitions, firstShare, sessionTable } from "../../../lib/table.ts";
 import { badRequest } from "../errors.ts";
 import { call, db, TableName } from "./client.ts";
 import { unexpired } from "./conditions.ts";
@@ -33,7 +33,7 @@ interface Shard {
 }
 
 /**
- * One page of the feed. The first round trip asks each shard for about its share of the page; a
+ * One page of the feed. The first round trip asks each shard for a little more than its share of the page; a
  * shard that runs dry while the merge still needs items is asked again for twice as many (expired,
  * unswept items are skipped the same way, in doubling batches), and the whole page stops at
  * PAGE_BUDGET evaluated items, answering short with the positions reached.
@@ -42,7 +42,7 @@ export async function readFeed(page: PageRequest, now: Date, shards: number = FE
   const { [MARK]: mark, ...positions } =
     page.startKey ?? Object.fromEntries(feedPartitions(shards).map((p) => [p, ""]));
   if (mark !== undefined && !ISO.test(mark)) throw badRequest("cursor is not a valid cursor for this list");
-  const share = Math.ceil((page.offset + page.limit + 1) / shards) + 1;
+  const share = firstShare(page.offset + page.limit, shards);
   const state: Shard[] = Object.entries(positions).map(([partition, position]) => {
     const from = parsePosition(partition, position, shards);
     return {
