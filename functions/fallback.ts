@@ -9,6 +9,11 @@ import { publicRoute } from "./shared/http.ts";
 // family's own 404 or 405 instead of API Gateway's plain body.
 const unmatched = publicRoute().handler(async (event) => {
   const path = event.rawPath;
+  // The API reference is `/docs`; a reader who types `/docs/` is sent there. Relative, so that the
+  // reference stays under whatever prefix (a stage, a custom domain's base path) the API is served at.
+  if (path === "/docs/" && event.requestContext.http.method === "GET") {
+    return { statusCode: 308, headers: { location: "../docs" }, body: "", file: { base64: false } };
+  }
   // `/sessions/` serves only seed 3's list: `POST /sessions/` is not a create, so Allow names GET alone.
   const allow = path === "/sessions/" ? ["GET"] : allowedMethods(path);
   if (allow.length > 0) throw methodNotAllowed(allow);

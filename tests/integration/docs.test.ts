@@ -36,6 +36,18 @@ describe("GET /openapi.json", () => {
   });
 });
 
+describe("GET /docs/", () => {
+  it("sends the reader to /docs", async () => {
+    const direct = await rawGet("/docs/");
+    expect(direct.status).toBe(308);
+    expect(direct.headers.location).toBe("../docs");
+    const followed = await fetch(`${baseUrl()}/docs/`);
+    expect(followed.status).toBe(200);
+    expect(new URL(followed.url).pathname).toBe("/docs");
+    expect(followed.headers.get("content-type")).toContain("text/html");
+  });
+});
+
 describe("GET /docs", () => {
   it("is an HTML page whose every file the API serves itself", async () => {
     const page = await call("/docs");
