@@ -12,7 +12,12 @@ const unmatched = publicRoute().handler(async (event) => {
   // The API reference is `/docs`; a reader who types `/docs/` is sent there. Relative, so that the
   // reference stays under whatever prefix (a stage, a custom domain's base path) the API is served at.
   if (path === "/docs/" && event.requestContext.http.method === "GET") {
-    return { statusCode: 308, headers: { location: "../docs" }, body: "", file: { base64: false } };
+    return {
+      statusCode: 308,
+      headers: { location: "../docs", "content-type": "text/plain; charset=utf-8" },
+      body: "",
+      file: { base64: false },
+    };
   }
   // `/sessions/` serves only seed 3's list: `POST /sessions/` is not a create, so Allow names GET alone.
   const allow = path === "/sessions/" ? ["GET"] : allowedMethods(path);

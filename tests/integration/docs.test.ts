@@ -41,6 +41,7 @@ describe("GET /docs/", () => {
     const direct = await rawGet("/docs/");
     expect(direct.status).toBe(308);
     expect(direct.headers.location).toBe("../docs");
+    expect(direct.headers["content-type"]).toBe("text/plain; charset=utf-8");
     const followed = await fetch(`${baseUrl()}/docs/`);
     expect(followed.status).toBe(200);
     expect(new URL(followed.url).pathname).toBe("/docs");
