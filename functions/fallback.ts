@@ -2,7 +2,7 @@ import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { allowedMethods, familyOf } from "../lib/routes.ts";
 import { handler as listSessions } from "./admin-list-sessions.ts";
 import { methodNotAllowed, notFound } from "./shared/errors.ts";
-import { publicRoute } from "./shared/http.ts";
+import { file, publicRoute } from "./shared/http.ts";
 
 // API Gateway's `$default` route: whatever no route key matched. A route key cannot end in `/`, so
 // seed 3's `GET /sessions/` arrives here and is served by the list handler; everything else gets the
@@ -13,10 +13,8 @@ const unmatched = publicRoute().handler(async (event) => {
   // reference stays under whatever prefix (a stage, a custom domain's base path) the API is served at.
   if (path === "/docs/" && event.requestContext.http.method === "GET") {
     return {
+      ...file("", { location: "../docs", "content-type": "text/plain; charset=utf-8" }),
       statusCode: 308,
-      headers: { location: "../docs", "content-type": "text/plain; charset=utf-8" },
-      body: "",
-      file: { base64: false },
     };
   }
   // `/sessions/` serves only seed 3's list: `POST /sessions/` is not a create, so Allow names GET alone.

@@ -20,6 +20,7 @@ const SEVERITY: Record<Level, number> = { DEBUG: 8, INFO: 12, WARN: 16, ERROR: 2
 const THRESHOLDS: Record<string, number> = { TRACE: 6, ...SEVERITY, CRITICAL: 24, SILENT: 28 };
 
 let threshold: number | undefined;
+let service: string | undefined;
 let lambda: LogAttributes = {};
 let invocations = 0;
 
@@ -43,12 +44,13 @@ function serializable(_key: string, value: unknown): unknown {
 function write(level: Level, message: string, attributes: LogAttributes): void {
   threshold ??= levelThreshold();
   if (SEVERITY[level] < threshold) return;
+  service ??= process.env.POWERTOOLS_SERVICE_NAME || "sessions";
   const trace = process.env._X_AMZN_TRACE_ID?.match(/Root=([^;]+)/)?.[1];
   const line = {
     level,
     message,
     timestamp: new Date().toISOString(),
-    service: process.env.POWERTOOLS_SERVICE_NAME || "sessions",
+    service,
     ...lambda,
     ...(trace && { xray_trace_id: trace }),
     ...attributes,
