@@ -24,6 +24,8 @@ export const MAX_CREDENTIAL_BYTES = 8192;
 export const MAX_SUBJECT_LENGTH = 256;
 /** RFC 6750's b64token alphabet; the length range of a client-supplied session token. */
 export const TOKEN_PATTERN = /^[A-Za-z0-9\-._~+/]+=*$/;
+/** A session id, in a path or a token's `sid`. */
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 export const TOKEN_MIN_LENGTH = 16;
 export const TOKEN_MAX_LENGTH = 4096;
 
@@ -244,14 +246,12 @@ function earlySessionRead(credential: string): EarlyRead | undefined {
   } catch {
     return undefined;
   }
-  if (typeof sid !== "string" || !SID_PATTERN.test(sid)) return undefined;
+  if (typeof sid !== "string" || !SESSION_ID_PATTERN.test(sid)) return undefined;
   const read = getSession(sid);
   // A dropped read's failure answers nothing; a used one is awaited, and its failure is the request's.
   read.catch(() => {});
   return { sid, read };
 }
-
-const SID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** The checks jose does not make: `sub` a string of 1–256 characters, `iat` at most 60 s ahead. */
 function accepted(payload: JWTPayload, issuedHere: boolean): VerifiedClaims | undefined {
@@ -286,7 +286,7 @@ async function fromClaims(claims: VerifiedClaims, early?: EarlyRead): Promise<Pr
   const scopes = new Set(typeof claims.scope === "string" ? claims.scope.split(" ").filter(Boolean) : []);
   // A provider's `sid` is its own session, not ours.
   if (!claims.issuedHere || claims.sid === undefined) return { sub: claims.sub, scopes };
-  if (typeof claims.sid !== "string" || !SID_PATTERN.test(claims.sid)) throw unauthorized("invalid");
+  if (typeof claims.sid !== "string" || !SESSION_ID_PATTERN.test(claims.sid)) throw unauthorized("invalid");
   const session = await (early?.sid === claims.sid ? early.read : getSession(claims.sid));
   if (!session?.isActive || session.userId !== claims.sub) throw unauthorized("session_ended");
   return { sub: claims.sub, scopes, sessionId: session.id, session };

@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { isSessionToken, TOKEN_MAX_LENGTH, TOKEN_MIN_LENGTH } from "./auth.ts";
+import { isSessionToken, SESSION_ID_PATTERN, TOKEN_MAX_LENGTH, TOKEN_MIN_LENGTH } from "./auth.ts";
 import { config } from "./config.ts";
 import { decodeCursor } from "./cursor.ts";
 import { badRequest } from "./errors.ts";
@@ -7,7 +7,7 @@ import type { PageRequest } from "./store/index.ts";
 
 // Request parsing: every rule of CONTRACT section 2, each failure a 400 naming the field.
 
-export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export { SESSION_ID_PATTERN };
 export const MAX_USER_ID_LENGTH = 256;
 export const MAX_USER_AGENT_LENGTH = 512;
 export const MAX_PROFILE_BYTES = 1024;
